@@ -1,0 +1,1 @@
+//! The manifest: TOML text to a validated model, with spans for diagnostics.
