@@ -5,6 +5,12 @@ use std::process::ExitCode;
 use miette::Result;
 
 use crate::cli::{Cli, Command, GlobalArgs};
+use crate::graph::Graph;
+use crate::manifest;
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
 
 /// How a command ended. Errors are `Err(Report)` and exit 1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,9 +54,23 @@ pub fn use_colour(global: &GlobalArgs) -> bool {
         && std::io::stdout().is_terminal()
 }
 
-/// Prints an error report to stderr.
-pub fn print_error(report: &miette::Report) {
-    eprintln!("{report:?}");
+/// Prints an error: a rendered diagnostic on stderr, or with `--json` a
+/// `diagnostic` event on stdout.
+pub fn print_error(report: &miette::Report, json: bool) {
+    if json {
+        let mut rendered = String::new();
+        let diagnostic =
+            match miette::JSONReportHandler::new().render_report(&mut rendered, report.as_ref()) {
+                Ok(()) => serde_json::from_str(&rendered)
+                    .unwrap_or(serde_json::Value::String(report.to_string())),
+                Err(_) => serde_json::Value::String(report.to_string()),
+            };
+        crate::render::json_line(
+            &serde_json::json!({"type": "diagnostic", "severity": "error", "diagnostic": diagnostic}),
+        );
+    } else {
+        eprintln!("{report:?}");
+    }
 }
 
 pub fn run(cli: Cli) -> Result<Outcome> {
@@ -60,6 +80,53 @@ pub fn run(cli: Cli) -> Result<Outcome> {
             use clap::CommandFactory;
             let mut command = Cli::command();
             clap_complete::generate(*shell, &mut command, "cfdo", &mut std::io::stdout());
+            Ok(Outcome::Success)
+        }
+        Command::Validate => {
+            let manifest = manifest::load(&cli.global.manifest, cli.global.env.as_deref())?;
+            let graph =
+                Graph::new(&manifest).map_err(|p| miette::Report::new(manifest.errors(vec![p])))?;
+            if cli.global.json {
+                crate::render::json_line(&serde_json::json!({
+                    "type": "validated",
+                    "stack": manifest.stack,
+                    "env": manifest.env,
+                    "workers": manifest.workers.len(),
+                    "durable_objects": manifest.namespaces.len(),
+                    "levels": graph.levels.len(),
+                }));
+            } else if !cli.global.quiet {
+                println!(
+                    "{} is valid: stack {}, {} worker{}, {} Durable Object namespace{}, {} level{}",
+                    cli.global.manifest.display(),
+                    manifest.stack,
+                    manifest.workers.len(),
+                    plural(manifest.workers.len()),
+                    manifest.namespaces.len(),
+                    plural(manifest.namespaces.len()),
+                    graph.levels.len(),
+                    plural(graph.levels.len()),
+                );
+            }
+            Ok(Outcome::Success)
+        }
+        Command::Graph(args) => {
+            let manifest = manifest::load(&cli.global.manifest, cli.global.env.as_deref())?;
+            let graph =
+                Graph::new(&manifest).map_err(|p| miette::Report::new(manifest.errors(vec![p])))?;
+            if cli.global.json {
+                crate::render::json_line(&serde_json::json!({
+                    "type": "graph",
+                    "stack": manifest.stack,
+                    "levels": graph.levels.iter().map(|level| level.iter().map(|key| serde_json::json!({
+                        "worker": key,
+                        "script": manifest.worker(key).map(|w| w.script.as_str()),
+                        "needs": graph.edges.iter().filter(|e| &e.client == key).map(|e| e.host.as_str()).collect::<Vec<_>>(),
+                    })).collect::<Vec<_>>()).collect::<Vec<_>>(),
+                }));
+            } else {
+                print!("{}", graph.render(&manifest, args.format));
+            }
             Ok(Outcome::Success)
         }
         _ => Err(miette::miette!("not implemented yet")),

@@ -8,4 +8,5 @@ pub mod commands;
 pub mod edge;
 pub mod graph;
 pub mod manifest;
+pub mod render;
 pub mod tools;

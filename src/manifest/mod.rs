@@ -1,1 +1,224 @@
 //! The manifest: TOML text to a validated model, with spans for diagnostics.
+//! `load` reads a file; `parse` takes text, so tests and fuzzers need no files.
+
+pub mod diagnostic;
+pub mod model;
+pub mod raw;
+
+use std::path::{Path, PathBuf};
+
+use miette::{IntoDiagnostic, Result, WrapErr, miette};
+use serde_json::Value;
+use toml::de::{DeTable, DeValue};
+
+pub use diagnostic::{ManifestErrors, Problem};
+pub use model::{BindingKind, Manifest, NamespaceDecl, ScriptRef, Worker, WorkerBinding};
+
+/// Reads and validates the manifest at `path` for the given environment.
+pub fn load(path: &Path, env: Option<&str>) -> Result<Manifest> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        let help = if e.kind() == std::io::ErrorKind::NotFound {
+            "run cfdo in the stack's directory, or name the manifest with -f/--manifest"
+        } else {
+            "check the file's permissions"
+        };
+        miette!(help = help, "cannot read manifest {}: {e}", path.display())
+    })?;
+    let dir = path
+        .parent()
+        .map(|p| {
+            if p.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                p
+            }
+        })
+        .unwrap_or(Path::new("."));
+    let dir = std::path::absolute(dir)
+        .into_diagnostic()
+        .wrap_err_with(|| format!("cannot resolve the directory of {}", path.display()))?;
+    parse(&text, path, &dir, env, &|name| std::env::var(name).ok()).map_err(miette::Report::new)
+}
+
+/// Validates manifest text. `path` names it in diagnostics; `dir` resolves
+/// relative paths; `lookup_var` supplies `${VAR}` values.
+pub fn parse(
+    text: &str,
+    path: &Path,
+    dir: &Path,
+    env: Option<&str>,
+    lookup_var: &dyn Fn(&str) -> Option<String>,
+) -> std::result::Result<Manifest, ManifestErrors> {
+    let name = path.display().to_string();
+    let fail = |problems: Vec<Problem>| ManifestErrors::new(&name, text, problems);
+
+    // Syntax first: nothing else can be checked in a file that does not parse.
+    let document = match DeTable::parse(text) {
+        Ok(document) => document,
+        Err(e) => {
+            let span = e.span().unwrap_or(0..0);
+            return Err(fail(vec![
+                Problem::new(
+                    format!("invalid TOML: {}", e.message().trim()),
+                    span,
+                    "here",
+                )
+                .help("fix the TOML syntax; see https://toml.io for the format"),
+            ]));
+        }
+    };
+
+    // Shape: unknown keys (all of them, checked against the schema) and wrong types (the first one).
+    let schema = raw::schema();
+    let mut problems = Vec::new();
+    unknown_keys(document.get_ref(), &schema, &mut Vec::new(), &mut problems);
+    let raw: raw::RawManifest = match toml::from_str(text) {
+        Ok(raw) => raw,
+        Err(e) => {
+            let span = e.span().unwrap_or(0..0);
+            let message = e.message().trim().to_string();
+            let help = if message.starts_with("missing field") {
+                "add the missing key; the manifest reference in docs/manifest.md lists every key"
+            } else {
+                "give the value the type the manifest reference (docs/manifest.md) says"
+            };
+            problems.push(Problem::new(message.clone(), span, short_label(&message)).help(help));
+            problems.sort_by_key(|p| p.span.start);
+            return Err(fail(problems));
+        }
+    };
+
+    let mut builder = model::Builder {
+        raw: &raw,
+        dir,
+        env_name: env,
+        lookup_var,
+        problems,
+    };
+    let (stack, account_id, workers, namespaces) = builder.build();
+    let mut problems = builder.problems;
+
+    let manifest = Manifest {
+        path: path.to_path_buf(),
+        dir: dir.to_path_buf(),
+        text: text.to_string(),
+        stack: stack.unwrap_or_default(),
+        account_id,
+        env: env.map(str::to_string),
+        workers,
+        namespaces,
+    };
+    if problems.is_empty() {
+        if let Err(cycle) = crate::graph::Graph::new(&manifest) {
+            problems.push(cycle);
+        }
+    }
+    if problems.is_empty() {
+        Ok(manifest)
+    } else {
+        problems.sort_by_key(|p| p.span.start);
+        Err(fail(problems))
+    }
+}
+
+fn short_label(message: &str) -> String {
+    if message.starts_with("missing field") {
+        "missing key".to_string()
+    } else if message.starts_with("invalid type") {
+        "wrong type".to_string()
+    } else {
+        "here".to_string()
+    }
+}
+
+/// Reports every key of `table` (at `path`) that the schema does not allow, recursively.
+fn unknown_keys(
+    table: &DeTable,
+    schema: &Value,
+    path: &mut Vec<String>,
+    problems: &mut Vec<Problem>,
+) {
+    let Some(node) = schema_at(schema, path) else {
+        return;
+    };
+    if node.get("properties").is_none()
+        && !node
+            .get("additionalProperties")
+            .is_some_and(Value::is_object)
+    {
+        return; // free-form value, such as a `json` binding
+    }
+    let known: Vec<String> = node
+        .get("properties")
+        .and_then(Value::as_object)
+        .map(|p| p.keys().cloned().collect())
+        .unwrap_or_default();
+    let open_map = node
+        .get("additionalProperties")
+        .is_some_and(Value::is_object);
+    for (key, value) in table {
+        let key_name = key.get_ref().to_string();
+        if !open_map && !known.contains(&key_name) {
+            let location = if path.is_empty() {
+                String::new()
+            } else {
+                format!(" in [{}]", path.join("."))
+            };
+            let help = match model::closest(&key_name, known.iter().map(String::as_str)) {
+                Some(close) => format!("did you mean `{close}`?"),
+                None if known.is_empty() => "remove it".to_string(),
+                None => format!("known keys here: {}", known.join(", ")),
+            };
+            problems.push(
+                Problem::new(
+                    format!("unknown key `{key_name}`{location}"),
+                    key.span(),
+                    "unknown key",
+                )
+                .help(help),
+            );
+            continue;
+        }
+        if let DeValue::Table(inner) = value.get_ref() {
+            path.push(key_name);
+            unknown_keys(inner, schema, path, problems);
+            path.pop();
+        }
+    }
+}
+
+/// The schema node of the table `segments` names (references resolved).
+fn schema_at(schema: &Value, segments: &[String]) -> Option<Value> {
+    let definitions = schema.get("$defs");
+    let resolve = |node: &Value| -> Option<Value> {
+        let mut node = node.clone();
+        for _ in 0..8 {
+            if let Some(reference) = node.get("$ref").and_then(Value::as_str) {
+                let name = reference.rsplit('/').next()?;
+                node = definitions?.get(name)?.clone();
+            } else if let Some(any) = node.get("anyOf").and_then(Value::as_array) {
+                node = any
+                    .iter()
+                    .find(|v| v.get("type") != Some(&Value::from("null")))?
+                    .clone();
+            } else {
+                return Some(node);
+            }
+        }
+        None
+    };
+    let mut node = resolve(schema)?;
+    for segment in segments {
+        let next = node
+            .get("properties")
+            .and_then(|p| p.get(segment.as_str()))
+            .or_else(|| node.get("additionalProperties").filter(|a| a.is_object()))?;
+        node = resolve(next)?;
+    }
+    Some(node)
+}
+
+/// Resolves a path from the manifest relative to its directory.
+pub fn resolve(manifest: &Manifest, relative: &str) -> PathBuf {
+    manifest.dir.join(relative)
+}
