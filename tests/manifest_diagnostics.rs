@@ -1,0 +1,232 @@
+//! Broken manifests: each gives a diagnostic pointing at the right line with
+//! help, and exits 1. The rendered output is pinned by snapshots.
+
+use std::path::Path;
+
+use assert_cmd::Command;
+
+/// Writes a stack into a fresh directory: the manifest and empty entrypoints.
+fn stack(manifest: &str, files: &[&str]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("cfdo.toml"), manifest).expect("write manifest");
+    for file in files {
+        let path = dir.path().join(file);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(
+            path,
+            "export default { fetch() { return new Response('ok') } }\n",
+        )
+        .expect("write file");
+    }
+    dir
+}
+
+/// Runs `cfdo validate` in `dir`; returns (exit code, stdout, stderr with the directory redacted).
+fn validate(dir: &Path, envs: &[(&str, &str)]) -> (i32, String, String) {
+    let mut cmd = Command::cargo_bin("cfdo").expect("binary");
+    cmd.current_dir(dir)
+        .arg("validate")
+        .env("NO_COLOR", "1")
+        .env_remove("NOPE_UNSET");
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run cfdo");
+    let redact = |s: &[u8]| String::from_utf8_lossy(s).replace(&dir.display().to_string(), "[DIR]");
+    (
+        out.status.code().unwrap_or(-1),
+        redact(&out.stdout),
+        redact(&out.stderr),
+    )
+}
+
+const HEAD: &str = "[stack]\nname = \"demo\"\ncompatibility_date = \"2026-11-01\"\n\n";
+
+#[test]
+fn misspelled_key_suggests_the_known_one() {
+    let dir = stack(
+        &format!("{HEAD}[workers.api]\nmain = \"a.ts\"\ncompatability_date = \"2026-11-01\"\n"),
+        &["a.ts"],
+    );
+    let (code, _, err) = validate(dir.path(), &[]);
+    assert_eq!(code, 1);
+    assert!(err.contains("cfdo.toml:7:1"), "points at line 7: {err}");
+    insta::assert_snapshot!(err);
+}
+
+#[test]
+fn dangling_namespace_reference() {
+    let dir = stack(
+        &format!(
+            "{HEAD}[workers.api]\nmain = \"a.ts\"\nbindings = {{ COUNTER = {{ durable_object = \"countr\" }} }}\n\n[durable_objects.counter]\nclass_name = \"Counter\"\nworker = \"api\"\n"
+        ),
+        &["a.ts"],
+    );
+    let (code, _, err) = validate(dir.path(), &[]);
+    assert_eq!(code, 1);
+    assert!(err.contains("did you mean `counter`?"), "{err}");
+    insta::assert_snapshot!(err);
+}
+
+#[test]
+fn dangling_service_reference() {
+    let dir = stack(
+        &format!(
+            "{HEAD}[workers.api]\nmain = \"a.ts\"\nbindings = {{ AUTH = {{ service = \"auht\" }} }}\n\n[workers.auth]\nmain = \"a.ts\"\n"
+        ),
+        &["a.ts"],
+    );
+    let (code, _, err) = validate(dir.path(), &[]);
+    assert_eq!(code, 1);
+    insta::assert_snapshot!(err);
+}
+
+#[test]
+fn namespace_hosted_by_a_missing_worker() {
+    let dir = stack(
+        &format!(
+            "{HEAD}[workers.api]\nmain = \"a.ts\"\n\n[durable_objects.counter]\nclass_name = \"Counter\"\nworker = \"apii\"\n"
+        ),
+        &["a.ts"],
+    );
+    let (code, _, err) = validate(dir.path(), &[]);
+    assert_eq!(code, 1);
+    assert!(err.contains("cfdo.toml:10:10"), "{err}");
+    insta::assert_snapshot!(err);
+}
+
+#[test]
+fn cycle_is_spelled_out() {
+    let dir = stack(
+        &format!(
+            "{HEAD}[workers.a]\nmain = \"a.ts\"\nbindings = {{ B = {{ service = \"b\" }} }}\n\n[workers.b]\nmain = \"a.ts\"\nbindings = {{ C = {{ service = \"c\" }} }}\n\n[workers.c]\nmain = \"a.ts\"\nbindings = {{ A = {{ service = \"a\" }} }}\n"
+        ),
+        &["a.ts"],
+    );
+    let (code, _, err) = validate(dir.path(), &[]);
+    assert_eq!(code, 1);
+    assert!(err.contains("dependency cycle: a -> b -> c -> a"), "{err}");
+    insta::assert_snapshot!(err);
+}
+
+#[test]
+fn duplicate_binding_name() {
+    let dir = stack(
+        &format!(
+            "{HEAD}[workers.api]\nmain = \"a.ts\"\n\n[workers.api.bindings]\nGREETING = {{ text = \"hi\" }}\nGREETING = {{ text = \"hello\" }}\n"
+        ),
+        &["a.ts"],
+    );
+    let (code, _, err) = validate(dir.path(), &[]);
+    assert_eq!(code, 1);
+    assert!(err.contains("cfdo.toml:10:1"), "{err}");
+    insta::assert_snapshot!(err);
+}
+
+#[test]
+fn missing_main_file() {
+    let dir = stack(
+        &format!("{HEAD}[workers.api]\nmain = \"src/index.ts\"\n"),
+        &[],
+    );
+    let (code, _, err) = validate(dir.path(), &[]);
+    assert_eq!(code, 1);
+    insta::assert_snapshot!(err);
+}
+
+#[test]
+fn invalid_script_name() {
+    let dir = stack(
+        &format!("{HEAD}[workers.api]\nname = \"My_API\"\nmain = \"a.ts\"\n"),
+        &["a.ts"],
+    );
+    let (code, _, err) = validate(dir.path(), &[]);
+    assert_eq!(code, 1);
+    insta::assert_snapshot!(err);
+}
+
+#[test]
+fn unset_variable_is_named() {
+    let dir = stack(
+        &format!(
+            "{HEAD}[workers.api]\nmain = \"a.ts\"\nbindings = {{ HOST = {{ text = \"https://${{NOPE_UNSET}}/v1\" }} }}\n"
+        ),
+        &["a.ts"],
+    );
+    let (code, _, err) = validate(dir.path(), &[]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("environment variable `NOPE_UNSET` is not set"),
+        "{err}"
+    );
+    insta::assert_snapshot!(err);
+}
+
+#[test]
+fn set_variable_is_expanded() {
+    let dir = stack(
+        &format!("{HEAD}[workers.api]\nname = \"api-${{SUFFIX_SET}}\"\nmain = \"a.ts\"\n"),
+        &["a.ts"],
+    );
+    let (code, out, err) = validate(dir.path(), &[("SUFFIX_SET", "eu")]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("is valid"), "{out}");
+}
+
+#[test]
+fn toml_syntax_error() {
+    let dir = stack(
+        &format!("{HEAD}[workers.api]\nmain = \"a.ts\nname = 3\n"),
+        &["a.ts"],
+    );
+    let (code, _, err) = validate(dir.path(), &[]);
+    assert_eq!(code, 1);
+    assert!(err.contains("invalid TOML"), "{err}");
+    insta::assert_snapshot!(err);
+}
+
+#[test]
+fn every_problem_of_a_file_in_one_run() {
+    let dir = stack(
+        &format!(
+            "{HEAD}[workers.api]\nname = \"Bad_Name\"\nmain = \"nope.ts\"\nbindngs = {{}}\n\n[durable_objects.counter]\nclass_name = \"Counter\"\nworker = \"missing\"\n"
+        ),
+        &[],
+    );
+    let (code, _, err) = validate(dir.path(), &[]);
+    assert_eq!(code, 1);
+    assert!(err.contains("has 4 problems"), "{err}");
+}
+
+#[test]
+fn missing_manifest_says_what_to_do() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (code, _, err) = validate(dir.path(), &[]);
+    assert_eq!(code, 1);
+    assert!(err.contains("cannot read manifest cfdo.toml"), "{err}");
+    assert!(err.contains("-f/--manifest"), "{err}");
+}
+
+#[test]
+fn json_mode_reports_a_diagnostic_event() {
+    let dir = stack(
+        &format!("{HEAD}[workers.api]\nmain = \"missing.ts\"\n"),
+        &[],
+    );
+    let out = Command::cargo_bin("cfdo")
+        .expect("binary")
+        .current_dir(dir.path())
+        .args(["validate", "--json"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let line = String::from_utf8_lossy(&out.stdout);
+    let event: serde_json::Value = serde_json::from_str(line.trim()).expect("one JSON line");
+    assert_eq!(event["type"], "diagnostic");
+    assert_eq!(event["version"], 1);
+    let text = event.to_string();
+    assert!(
+        text.contains("entrypoint `missing.ts` of worker `api` does not exist"),
+        "{text}"
+    );
+}
