@@ -57,14 +57,16 @@ pub fn parse(
         Ok(document) => document,
         Err(e) => {
             let span = e.span().unwrap_or(0..0);
-            return Err(fail(vec![
-                Problem::new(
-                    format!("invalid TOML: {}", e.message().trim()),
-                    span,
-                    "here",
-                )
-                .help("fix the TOML syntax; see https://toml.io for the format"),
-            ]));
+            let message = e.message().trim();
+            let problem = if message.starts_with("duplicate key") {
+                let key = text.get(span.clone()).unwrap_or("").trim_matches('"');
+                Problem::new(format!("`{key}` is declared twice in the same table"), span, "declared again here")
+                    .help("each key (binding names included) may appear once per table: remove or rename one")
+            } else {
+                Problem::new(format!("invalid TOML: {message}"), span, "here")
+                    .help("fix the TOML syntax; see https://toml.io for the format")
+            };
+            return Err(fail(vec![problem]));
         }
     };
 
