@@ -26,6 +26,9 @@ use super::types::{ResultInfo, codes};
 /// The public Cloudflare API.
 pub const DEFAULT_BASE_URL: &str = "https://api.cloudflare.com/client/v4";
 
+/// The largest answer read; anything bigger is refused rather than held in memory.
+const MAX_RESPONSE_BYTES: usize = 64 << 20;
+
 /// Where verbose request lines go instead of stderr (tests capture them).
 pub type LogSink = Arc<dyn Fn(&str) + Send + Sync>;
 
@@ -800,25 +803,42 @@ impl Client {
         };
         let status = response.status().as_u16();
         let retry_after = retry_after_of(response.headers());
-        let body = match response.bytes().await {
-            Ok(b) => b,
-            Err(e) => {
-                let detail = self.scrub(&format!(
-                    "the response body was cut off: {}",
-                    describe_reqwest(&e)
-                ));
-                self.log(&format!(
-                    "{endpoint} {status} {} ms, body failed: {detail}",
-                    started.elapsed().as_millis()
-                ));
-                return Err(Failure::Retry(
-                    ApiError::new(endpoint, ApiErrorKind::Network)
-                        .with_status(status)
-                        .with_detail(detail),
-                    None,
-                ));
+        let mut response = response;
+        let mut body: Vec<u8> = Vec::new();
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) => {
+                    if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                        return Err(Failure::Fatal(
+                            ApiError::new(endpoint, ApiErrorKind::Malformed)
+                                .with_status(status)
+                                .with_detail(format!(
+                                    "the response is larger than {} MiB, more than any answer of this API",
+                                    MAX_RESPONSE_BYTES >> 20
+                                )),
+                        ));
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    let detail = self.scrub(&format!(
+                        "the response body was cut off: {}",
+                        describe_reqwest(&e)
+                    ));
+                    self.log(&format!(
+                        "{endpoint} {status} {} ms, body failed: {detail}",
+                        started.elapsed().as_millis()
+                    ));
+                    return Err(Failure::Retry(
+                        ApiError::new(endpoint, ApiErrorKind::Network)
+                            .with_status(status)
+                            .with_detail(detail),
+                        None,
+                    ));
+                }
             }
-        };
+        }
         self.log(&format!(
             "{endpoint} {status} {} ms",
             started.elapsed().as_millis()
@@ -917,7 +937,7 @@ fn parse_envelope(body: &[u8]) -> Result<RawEnvelope, String> {
     let mut de = serde_json::Deserializer::from_slice(body);
     let envelope: RawEnvelope = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
-        if path == "." {
+        if path == "." || !e.inner().is_data() {
             e.inner().to_string()
         } else {
             format!("`{path}`: {}", e.inner())
