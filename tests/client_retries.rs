@@ -301,3 +301,43 @@ async fn a_body_cut_off_mid_answer_is_retried() {
     assert_eq!(client.stats().retries, 1);
     server.await.unwrap();
 }
+
+#[tokio::test]
+async fn retry_after_holds_every_clone_not_only_the_one_told() {
+    let api = MockApi::start().await;
+    api.push_with(429, &[("Retry-After", "1")], fail(971, "slow down"))
+        .push(200, ok(json!([])))
+        .push(200, ok(json!([])));
+    let client = api.client();
+
+    let first = {
+        let client = client.clone();
+        tokio::spawn(async move { client.list_scripts().await })
+    };
+    // Let the first call receive its 429 before the second starts.
+    while api.requests().is_empty() {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let second = client.list_namespaces().await;
+    first.await.unwrap().unwrap();
+    second.unwrap();
+
+    let requests = api.requests();
+    assert_eq!(requests.len(), 3);
+    for later in &requests[1..] {
+        let gap = later.at.duration_since(requests[0].at);
+        assert!(
+            gap >= Duration::from_millis(950),
+            "{} sent after {gap:?}",
+            later.path
+        );
+    }
+    let stats = client.stats();
+    assert_eq!(stats.retries, 1);
+    // The told call waited 1 s; the other was held for the rest of that second.
+    assert!(
+        stats.retry_after_wait >= Duration::from_millis(1800),
+        "{stats:?}"
+    );
+}

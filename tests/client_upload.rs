@@ -276,3 +276,73 @@ async fn verbose_logs_say_why_and_how_long_before_a_retry() {
         log[1]
     );
 }
+
+#[tokio::test]
+async fn a_retried_upload_whose_first_attempt_moved_the_migration_tag_counts_as_done() {
+    let api = MockApi::start().await;
+    let mut landed = script_json("web");
+    landed["migration_tag"] = json!("v1");
+    // The first attempt landed but its answer was lost; the retry is refused
+    // because the tag moved; the account holds the tag the upload sets.
+    api.push(502, "<html>Bad gateway</html>")
+        .push(
+            400,
+            fail(
+                10079,
+                "Migration tag precondition failed; current tag is v1",
+            ),
+        )
+        .push(200, ok(json!([script_json("other"), landed])));
+    let client = api.client();
+
+    let info = client
+        .upload_script("web", &metadata(), &modules())
+        .await
+        .unwrap();
+
+    assert_eq!(info.id, "web");
+    assert_eq!(info.migration_tag.as_deref(), Some("v1"));
+    let methods: Vec<_> = api.requests().iter().map(|r| r.method.clone()).collect();
+    assert_eq!(methods, ["PUT", "PUT", "GET"]);
+}
+
+#[tokio::test]
+async fn a_migration_tag_conflict_not_explained_by_a_retry_is_an_error() {
+    let api = MockApi::start().await;
+    let mut elsewhere = script_json("web");
+    elsewhere["migration_tag"] = json!("v7");
+    api.push(500, fail(10013, "internal error"))
+        .push(
+            400,
+            fail(
+                10079,
+                "Migration tag precondition failed; current tag is v7",
+            ),
+        )
+        .push(200, ok(json!([elsewhere])));
+    // And on a first attempt, no second look at all.
+    api.push(
+        400,
+        fail(
+            10079,
+            "Migration tag precondition failed; current tag is v7",
+        ),
+    );
+    let client = api.client();
+
+    let err = client
+        .upload_script("web", &metadata(), &modules())
+        .await
+        .unwrap_err();
+    assert!(err.has_code(10079));
+    assert_eq!(err.attempts, 2);
+
+    let err = client
+        .upload_script("web", &metadata(), &modules())
+        .await
+        .unwrap_err();
+    assert!(err.has_code(10079));
+    assert_eq!(err.attempts, 1);
+    let methods: Vec<_> = api.requests().iter().map(|r| r.method.clone()).collect();
+    assert_eq!(methods, ["PUT", "PUT", "GET", "PUT"]);
+}

@@ -174,6 +174,9 @@ struct Inner {
     backoff: Backoff,
     limiter: RateLimiter,
     stats: Mutex<ClientStats>,
+    /// Set when the API answered with `Retry-After`: no clone sends anything
+    /// before this instant, since the limit is per token, not per task.
+    paused_until: Mutex<Option<tokio::time::Instant>>,
 }
 
 impl fmt::Debug for Client {
@@ -314,6 +317,7 @@ impl Client {
                 backoff: config.backoff,
                 limiter: RateLimiter::new(config.rate_limit),
                 stats: Mutex::new(ClientStats::default()),
+                paused_until: Mutex::new(None),
             }),
         })
     }
@@ -391,10 +395,10 @@ impl Client {
     /// replaces it.
     ///
     /// Retried like a read: uploading the same form again leaves the account
-    /// in the same state. A migration in `metadata` cannot apply twice either,
-    /// since its `old_tag` no longer matches once the first attempt landed
-    /// (the retry then fails with 10079, which the caller sees, rather than
-    /// applying the step again).
+    /// in the same state. A migration in `metadata` cannot apply twice: once
+    /// an attempt has landed, the account's tag no longer equals `old_tag`
+    /// and a repeat is refused (10079); the client then checks that the
+    /// account holds the `new_tag` this upload sets and counts it as done.
     pub async fn upload_script(
         &self,
         script: &str,
@@ -404,6 +408,7 @@ impl Client {
         let account = self.account_id().to_string();
         let segments = ["accounts", &account, "workers", "scripts", script];
         let (url, endpoint) = self.url(Method::PUT, &segments, &[]);
+        let new_tag = metadata.migrations.as_ref().and_then(|m| m.new_tag.clone());
         let metadata = serde_json::to_string(metadata).map_err(|e| {
             ApiError::new(&endpoint, ApiErrorKind::Api)
                 .with_detail(format!("cannot encode the upload metadata: {e}"))
@@ -411,15 +416,42 @@ impl Client {
         // Refuse a form that cannot be built before spending any budget on it.
         upload_form(&metadata, modules)
             .map_err(|detail| ApiError::new(&endpoint, ApiErrorKind::Api).with_detail(detail))?;
-        let answer = self
+        let outcome = self
             .execute(
                 Method::PUT,
                 url,
                 &endpoint,
                 Payload::Upload { metadata, modules },
             )
-            .await?;
-        self.result_of(answer, &endpoint)
+            .await;
+        match outcome {
+            Ok(answer) => self.result_of(answer, &endpoint),
+            // A retry refused with "migration tag precondition failed": the
+            // first attempt may have landed (its answer lost in transit) and
+            // moved the tag. If the account now holds exactly the tag this
+            // upload sets, that attempt applied the step; it is not applied
+            // again and the upload counts as done.
+            Err(e) if e.attempts > 1 && e.has_code(codes::MIGRATION_TAG) => {
+                let Some(new_tag) = new_tag else {
+                    return Err(e);
+                };
+                match self.list_scripts().await {
+                    Ok(scripts) => match scripts.into_iter().find(|s| {
+                        s.id == script && s.migration_tag.as_deref() == Some(new_tag.as_str())
+                    }) {
+                        Some(info) => {
+                            self.log(&format!(
+                                "{endpoint}: an earlier attempt already applied migration tag {new_tag}"
+                            ));
+                            Ok(info)
+                        }
+                        None => Err(e),
+                    },
+                    Err(_) => Err(e),
+                }
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Changes script settings such as `tags` without an upload
@@ -602,6 +634,39 @@ impl Client {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Makes every clone hold its next request until `wait` from now.
+    fn pause_all(&self, wait: Duration) {
+        let until = tokio::time::Instant::now() + wait;
+        let mut paused = self
+            .inner
+            .paused_until
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if paused.is_none_or(|current| current < until) {
+            *paused = Some(until);
+        }
+    }
+
+    /// Sleeps through a pause set by [`Client::pause_all`]; returns the time slept.
+    async fn wait_out_pause(&self) -> Duration {
+        let mut slept = Duration::ZERO;
+        loop {
+            let until = *self
+                .inner
+                .paused_until
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let now = tokio::time::Instant::now();
+            match until {
+                Some(until) if until > now => {
+                    tokio::time::sleep_until(until).await;
+                    slept += until - now;
+                }
+                _ => return slept,
+            }
+        }
+    }
+
     fn log(&self, line: &str) {
         if !self.inner.verbose {
             return;
@@ -699,6 +764,14 @@ impl Client {
         let max = self.inner.max_attempts;
         let mut attempt = 1;
         loop {
+            let paused = self.wait_out_pause().await;
+            if !paused.is_zero() {
+                self.lock_stats().retry_after_wait += paused;
+                self.log(&format!(
+                    "held {endpoint} for {} ms: the API asked to slow down (Retry-After)",
+                    paused.as_millis()
+                ));
+            }
             let waited = self.inner.limiter.acquire().await;
             {
                 let mut stats = self.lock_stats();
@@ -744,6 +817,7 @@ impl Client {
                     return Err(error);
                 }
                 Some(wait) => {
+                    self.pause_all(wait);
                     self.lock_stats().retry_after_wait += wait;
                     wait
                 }
