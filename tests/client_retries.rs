@@ -341,3 +341,27 @@ async fn retry_after_holds_every_clone_not_only_the_one_told() {
         "{stats:?}"
     );
 }
+
+#[tokio::test]
+async fn rate_limited_without_retry_after_backs_off_then_reports_rate_limited() {
+    let api = MockApi::start().await;
+    for _ in 0..2 {
+        api.push(429, fail(10100, "More than 1200 requests per 300 seconds"));
+    }
+    let mut config = api.config();
+    config.max_attempts = 2;
+    let client = Client::new(config).unwrap();
+
+    let err = client.references("web").await.unwrap_err();
+
+    assert_eq!(err.kind, ApiErrorKind::RateLimited);
+    assert_eq!(err.attempts, 2);
+    assert!(err.has_code(10100));
+    let help = miette::Diagnostic::help(&err).unwrap().to_string();
+    assert!(help.contains("1200 API requests per 5 minutes"), "{help}");
+    let stats = client.stats();
+    assert_eq!(stats.requests, 2);
+    assert_eq!(stats.retries, 1);
+    assert_eq!(stats.retry_after_wait, Duration::ZERO);
+    assert!(stats.backoff_wait <= Duration::from_millis(5), "{stats:?}");
+}

@@ -322,6 +322,11 @@ impl Client {
         })
     }
 
+    /// The API base URL, ending with `/client/v4`.
+    pub fn base_url(&self) -> &str {
+        self.inner.base.as_str()
+    }
+
     pub fn account_id(&self) -> &str {
         &self.inner.account_id
     }
@@ -1168,5 +1173,80 @@ mod tests {
         assert_eq!(snippet(b"<html>\n<body>"), "`<html> <body>`");
         let long = vec![b'x'; 1000];
         assert!(snippet(&long).ends_with("…`"));
+    }
+
+    fn any_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            "[a-z0-9 ]{0,8}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 32, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::btree_map(
+                    prop_oneof![
+                        Just("success".to_string()),
+                        Just("errors".to_string()),
+                        Just("result".to_string()),
+                        Just("result_info".to_string()),
+                        Just("id".to_string()),
+                        Just("code".to_string()),
+                        Just("message".to_string()),
+                        "[a-z]{1,6}",
+                    ],
+                    inner,
+                    0..5,
+                )
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    proptest::proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// Whatever comes back, reading it gives a value or an error naming
+        /// the endpoint and the status, never a panic.
+        #[test]
+        fn any_answer_is_read_without_panicking(
+            status in 100u16..600,
+            body in prop_oneof![
+                proptest::collection::vec(any::<u8>(), 0..200),
+                any_json().prop_map(|v| v.to_string().into_bytes()),
+                any_json().prop_map(|v| {
+                    let text = json!({"success": true, "errors": [], "result": v}).to_string();
+                    let cut = text.len() * 2 / 3;
+                    text.into_bytes()[..cut].to_vec()
+                }),
+                any_json().prop_map(|v| json!({"success": true, "errors": [], "result": v}).to_string().into_bytes()),
+            ],
+        ) {
+            let client = Client::new(ClientConfig::new("http://127.0.0.1:9/client/v4", "tok", "acc")).unwrap();
+            let endpoint = "GET /accounts/acc/workers/scripts";
+            match client.classify(endpoint, status, None, &body) {
+                Ok(answer) => {
+                    let status = answer.status;
+                    match client.result_of::<Vec<ScriptInfo>>(answer, endpoint) {
+                        Ok(_) => {}
+                        Err(e) => {
+                            prop_assert_eq!(e.kind, ApiErrorKind::Malformed);
+                            prop_assert_eq!(e.status, Some(status));
+                            let text = e.to_string();
+                            prop_assert!(text.starts_with(endpoint), "{}", text);
+                        }
+                    }
+                }
+                Err(Failure::Retry(e, _)) | Err(Failure::Fatal(e)) => {
+                    prop_assert_eq!(e.status, Some(status));
+                    let text = e.to_string();
+                    prop_assert!(text.starts_with(endpoint), "{}", text);
+                }
+            }
+        }
     }
 }
