@@ -1,6 +1,7 @@
 //! cfdo: a declarative deployer for Cloudflare Workers and Durable Objects.
 //! The library holds every step of the pipeline; `main.rs` only dispatches.
 
+pub mod apply;
 pub mod build;
 pub mod cli;
 pub mod cloudflare;
@@ -8,5 +9,6 @@ pub mod commands;
 pub mod edge;
 pub mod graph;
 pub mod manifest;
+pub mod plan;
 pub mod render;
 pub mod tools;

@@ -1,0 +1,240 @@
+//! The executor: runs a ChangeSet phase by phase and level by level, up to
+//! `parallelism` changes at once within a level, re-checking each level's
+//! scripts against the plan's fingerprints first. It stops after the first
+//! level with a failure and reports what was applied and what was not.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use futures::stream::{self, StreamExt};
+use miette::{Result, miette};
+
+use crate::cloudflare::Client;
+use crate::cloudflare::types::{Module, UploadMetadata};
+use crate::plan::{Action, Change, ChangeSet, Fingerprint};
+use crate::render::{Style, json_line, paint};
+
+/// What an upload sends besides the plan's migration: modules and metadata.
+#[derive(Debug, Clone)]
+pub struct Upload {
+    pub metadata: UploadMetadata,
+    pub modules: Vec<Module>,
+}
+
+/// How the executor reports progress.
+#[derive(Debug, Clone, Copy)]
+pub struct Reporting {
+    pub json: bool,
+    pub quiet: bool,
+    pub colour: bool,
+}
+
+/// The outcome of one change.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub script: String,
+    pub action: Action,
+    pub result: std::result::Result<Duration, String>,
+}
+
+/// What an apply did.
+#[derive(Debug, Default)]
+pub struct ApplyReport {
+    pub applied: Vec<Outcome>,
+    pub failed: Vec<Outcome>,
+    /// Scripts whose change was not attempted (after a failure or an interrupt).
+    pub not_applied: Vec<String>,
+    pub interrupted: bool,
+    pub elapsed: Duration,
+}
+
+impl ApplyReport {
+    pub fn succeeded(&self) -> bool {
+        self.failed.is_empty() && self.not_applied.is_empty() && !self.interrupted
+    }
+}
+
+/// Runs the changes. `uploads` holds the upload of every create/update/adopt, by script;
+/// `force_delete` deletes scripts even while others reference them.
+pub async fn execute(
+    client: &Client,
+    changes: &ChangeSet,
+    uploads: &BTreeMap<String, Upload>,
+    parallelism: usize,
+    force_delete: bool,
+    reporting: Reporting,
+    cancel: Arc<AtomicBool>,
+) -> Result<ApplyReport> {
+    let started = Instant::now();
+    let mut report = ApplyReport::default();
+    let steps = changes.steps();
+    let total: usize = steps.iter().map(Vec::len).sum();
+    let progress = progress_bar(total, reporting);
+    let mut stop = false;
+    for step in steps {
+        if stop || cancel.load(Ordering::SeqCst) {
+            report.interrupted |= cancel.load(Ordering::SeqCst);
+            report.not_applied.extend(step.iter().map(|c| c.script.clone()));
+            continue;
+        }
+        // Optimistic concurrency: nothing in this level changed since the plan.
+        check_fingerprints(client, changes, &step).await?;
+        let results: Vec<Outcome> = stream::iter(step.iter().copied())
+            .map(|change| {
+                let cancel = cancel.clone();
+                let progress = progress.clone();
+                async move {
+                    if cancel.load(Ordering::SeqCst) {
+                        return None;
+                    }
+                    event(reporting, change, "started", None, &progress);
+                    let begun = Instant::now();
+                    let result = run_change(client, change, uploads, force_delete).await.map(|()| begun.elapsed());
+                    let outcome = Outcome { script: change.script.clone(), action: change.action, result };
+                    let status = if outcome.result.is_ok() { "done" } else { "failed" };
+                    event(reporting, change, status, Some(&outcome), &progress);
+                    Some(outcome)
+                }
+            })
+            .buffer_unordered(parallelism.max(1))
+            .filter_map(|o| async move { o })
+            .collect()
+            .await;
+        let attempted: Vec<&str> = results.iter().map(|o| o.script.as_str()).collect();
+        let skipped: Vec<String> =
+            step.iter().filter(|c| !attempted.contains(&c.script.as_str())).map(|c| c.script.clone()).collect();
+        if !skipped.is_empty() {
+            report.interrupted = true;
+            report.not_applied.extend(skipped);
+            stop = true;
+        }
+        for outcome in results {
+            if outcome.result.is_ok() {
+                report.applied.push(outcome);
+            } else {
+                stop = true;
+                report.failed.push(outcome);
+            }
+        }
+    }
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
+    }
+    report.elapsed = started.elapsed();
+    Ok(report)
+}
+
+async fn run_change(
+    client: &Client,
+    change: &Change,
+    uploads: &BTreeMap<String, Upload>,
+    force_delete: bool,
+) -> std::result::Result<(), String> {
+    match change.action {
+        Action::NoOp => Ok(()),
+        Action::Delete => client.delete_script(&change.script, force_delete).await.map_err(|e| e.to_string()),
+        Action::Create | Action::Update | Action::Adopt => {
+            let upload = uploads
+                .get(&change.script)
+                .ok_or_else(|| format!("no build output for `{}`", change.script))?;
+            let mut metadata = upload.metadata.clone();
+            metadata.migrations = change.migration.clone();
+            client.upload_script(&change.script, &metadata, &upload.modules).await.map_err(|e| e.to_string())?;
+            if let Some(enabled) = change.workers_dev {
+                client.set_script_subdomain(&change.script, enabled).await.map_err(|e| e.to_string())?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Refuses to run a level whose scripts changed in the account since the plan.
+async fn check_fingerprints(client: &Client, changes: &ChangeSet, step: &[&Change]) -> Result<()> {
+    let scripts = client.list_scripts().await?;
+    let now: BTreeMap<&str, Fingerprint> = scripts
+        .iter()
+        .map(|s| {
+            (
+                s.id.as_str(),
+                Fingerprint { etag: s.etag.clone(), modified_on: s.modified_on.clone(), migration_tag: s.migration_tag.clone() },
+            )
+        })
+        .collect();
+    for change in step {
+        let Some(planned) = changes.fingerprints.get(&change.script) else { continue };
+        let current = now.get(change.script.as_str());
+        if planned.as_ref() != current {
+            let describe = |f: Option<&Fingerprint>| match f {
+                None => "absent".to_string(),
+                Some(f) => format!("modified {}", if f.modified_on.is_empty() { &f.etag } else { &f.modified_on }),
+            };
+            return Err(miette!(
+                help = "another deploy or a person changed it; run `cfdo plan` again and apply the new plan",
+                "script `{}` changed in the account since the plan (planned: {}, now: {}); nothing more was applied",
+                change.script,
+                describe(planned.as_ref()),
+                describe(current)
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn progress_bar(total: usize, reporting: Reporting) -> Option<indicatif::ProgressBar> {
+    use std::io::IsTerminal;
+    if reporting.json || reporting.quiet || !std::io::stderr().is_terminal() || total == 0 {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(total as u64);
+    if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} {pos}/{len} {wide_msg}") {
+        bar.set_style(style);
+    }
+    bar.enable_steady_tick(Duration::from_millis(100));
+    Some(bar)
+}
+
+fn event(reporting: Reporting, change: &Change, status: &str, outcome: Option<&Outcome>, bar: &Option<indicatif::ProgressBar>) {
+    if reporting.json {
+        let mut value = serde_json::json!({
+            "type": "apply_progress",
+            "script": change.script,
+            "worker": change.worker,
+            "action": change.action,
+            "status": status,
+        });
+        if let Some(o) = outcome {
+            match &o.result {
+                Ok(d) => value["elapsed_ms"] = (d.as_millis() as u64).into(),
+                Err(e) => value["error"] = e.clone().into(),
+            }
+        }
+        json_line(&value);
+        return;
+    }
+    let Some(outcome) = outcome else {
+        if let Some(bar) = bar {
+            bar.set_message(format!("{} {}", change.action.verb(), change.script));
+        }
+        return;
+    };
+    let line = match &outcome.result {
+        Ok(d) => format!(
+            "  {} {} {} ({:.1}s)",
+            paint(Style::Green, "ok", reporting.colour),
+            change.script,
+            change.action.past_tense(),
+            d.as_secs_f64()
+        ),
+        Err(e) => format!("  {} {}: {e}", paint(Style::Red, "failed", reporting.colour), change.script),
+    };
+    match bar {
+        Some(bar) => {
+            bar.inc(1);
+            bar.println(line);
+        }
+        None if !reporting.quiet || outcome.result.is_err() => eprintln!("{line}"),
+        None => {}
+    }
+}

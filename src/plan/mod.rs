@@ -1,0 +1,532 @@
+//! Plans: the account's snapshot against the manifest (and the built code)
+//! to a ChangeSet, with the Durable Object lifecycle derived, data loss
+//! flagged, and problems cfdo can see before calling the API reported
+//! against the manifest's lines.
+
+pub mod changeset;
+pub mod lifecycle;
+pub mod snapshot;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::cloudflare::types::{Binding, ScriptInfo, ScriptSettings};
+use crate::graph::Graph;
+use crate::manifest::{BindingKind, Manifest, Problem, ScriptRef, Worker};
+
+pub use changeset::{Action, Change, ChangeSet, FieldDiff, Fingerprint, Summary};
+use snapshot::{CODE_TAG, CONFIG_TAG, SECRETS_TAG, STACK_TAG, Snapshot, WORKERS_DEV_TAG, tag_value};
+
+/// What the build step says about one worker's code.
+#[derive(Debug, Clone)]
+pub struct CodeInfo {
+    pub hash: String,
+    pub exports: BTreeSet<String>,
+    pub entry: PathBuf,
+}
+
+/// Where the plan is computed against, for the saved plan.
+#[derive(Debug, Clone)]
+pub struct PlanTarget {
+    pub api: String,
+    pub account_id: String,
+}
+
+/// The bindings a worker's upload carries, in wire form; secret texts are left out.
+pub fn desired_bindings(manifest: &Manifest, worker: &Worker) -> Vec<Binding> {
+    worker
+        .bindings
+        .iter()
+        .map(|b| match &b.kind {
+            BindingKind::DurableObject { namespace } => {
+                let decl = manifest.namespace(namespace);
+                let host = decl.map(|d| manifest.script_name(&d.host)).unwrap_or_default();
+                Binding::DurableObjectNamespace {
+                    name: b.name.clone(),
+                    class_name: decl.map(|d| d.class_name.clone()).unwrap_or_default(),
+                    script_name: (host != worker.script).then_some(host),
+                    namespace_id: None,
+                }
+            }
+            BindingKind::Service { target } => {
+                Binding::Service { name: b.name.clone(), service: manifest.script_name(target), environment: None }
+            }
+            BindingKind::Text(text) => Binding::PlainText { name: b.name.clone(), text: text.clone() },
+            BindingKind::Json(json) => Binding::Json { name: b.name.clone(), json: json.clone() },
+            BindingKind::Secret { .. } => Binding::SecretText { name: b.name.clone(), text: None },
+        })
+        .collect()
+}
+
+/// A binding as compared and shown: the fields that matter, secrets without value.
+fn binding_summary(binding: &Binding, own_script: &str) -> String {
+    match binding {
+        Binding::DurableObjectNamespace { class_name, script_name, .. } => match script_name.as_deref() {
+            Some(s) if s != own_script => format!("durable object {class_name} of {s}"),
+            _ => format!("durable object {class_name}"),
+        },
+        Binding::Service { service, .. } => format!("service {service}"),
+        Binding::PlainText { text, .. } => format!("text {}", Value::String(text.clone())),
+        Binding::SecretText { .. } => "secret (sensitive)".to_string(),
+        Binding::Json { json, .. } => format!("json {json}"),
+        Binding::Other(v) => format!("{} binding", v.get("type").and_then(Value::as_str).unwrap_or("unknown")),
+    }
+}
+
+fn bindings_map(bindings: &[Binding], own_script: &str) -> BTreeMap<String, String> {
+    bindings.iter().map(|b| (b.name().to_string(), binding_summary(b, own_script))).collect()
+}
+
+/// The hash cfdo tags a script with: its settings as uploaded (secrets by name only).
+fn config_hash(date: Option<&str>, flags: &[String], bindings: &BTreeMap<String, String>) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(date.unwrap_or("").as_bytes());
+    hasher.update([0]);
+    for f in flags {
+        hasher.update(f.as_bytes());
+        hasher.update([0]);
+    }
+    for (name, summary) in bindings {
+        hasher.update(name.as_bytes());
+        hasher.update([1]);
+        hasher.update(summary.as_bytes());
+        hasher.update([0]);
+    }
+    hex::encode(&hasher.finalize()[..8])
+}
+
+/// A fingerprint of secret values that does not reveal them: a salted hash, shortened.
+pub fn secrets_fingerprint(stack: &str, secrets: &BTreeMap<String, String>) -> Option<String> {
+    if secrets.is_empty() {
+        return None;
+    }
+    let mut hasher = Sha256::new();
+    hasher.update(b"cfdo secrets v1\0");
+    hasher.update(stack.as_bytes());
+    for (name, value) in secrets {
+        hasher.update([0]);
+        hasher.update(name.as_bytes());
+        hasher.update([1]);
+        hasher.update(value.as_bytes());
+    }
+    Some(hex::encode(&hasher.finalize()[..8]))
+}
+
+/// The tags cfdo sets on a worker's script.
+pub fn tags_for(stack: &str, code_hash: &str, config: &str, secrets: Option<&str>, workers_dev: bool) -> Vec<String> {
+    let mut tags = vec![
+        format!("{STACK_TAG}{stack}"),
+        format!("{CODE_TAG}{}", &code_hash[..code_hash.len().min(16)]),
+        format!("{CONFIG_TAG}{config}"),
+        format!("{WORKERS_DEV_TAG}{workers_dev}"),
+    ];
+    if let Some(s) = secrets {
+        tags.push(format!("{SECRETS_TAG}{s}"));
+    }
+    tags
+}
+
+/// Everything one worker's upload needs besides its modules.
+#[derive(Debug, Clone)]
+pub struct DesiredScript {
+    pub bindings: Vec<Binding>,
+    pub config_hash: String,
+    pub secrets: BTreeMap<String, String>,
+    pub secrets_fingerprint: Option<String>,
+}
+
+/// Computes a worker's desired settings; `secret_value` reads a secret's environment variable.
+pub fn desired_script(
+    manifest: &Manifest,
+    worker: &Worker,
+    secret_value: &dyn Fn(&str) -> Option<String>,
+    problems: &mut Vec<Problem>,
+) -> DesiredScript {
+    let bindings = desired_bindings(manifest, worker);
+    let config_hash =
+        config_hash(Some(&worker.compatibility_date), &worker.compatibility_flags, &bindings_map(&bindings, &worker.script));
+    let mut secrets = BTreeMap::new();
+    for b in &worker.bindings {
+        if let BindingKind::Secret { env_var } = &b.kind {
+            match secret_value(env_var) {
+                Some(v) => {
+                    secrets.insert(b.name.clone(), v);
+                }
+                None => problems.push(
+                    Problem::new(
+                        format!("secret `{}` of worker `{}` reads environment variable `{env_var}`, which is not set", b.name, worker.key),
+                        b.span.clone(),
+                        "secret value missing",
+                    )
+                    .help(format!("set {env_var} in the environment cfdo runs in (in CI, from the pipeline's secret store)")),
+                ),
+            }
+        }
+    }
+    let secrets_fingerprint = secrets_fingerprint(&manifest.stack, &secrets);
+    DesiredScript { bindings, config_hash, secrets, secrets_fingerprint }
+}
+
+fn fingerprint(info: &ScriptInfo) -> Fingerprint {
+    Fingerprint { etag: info.etag.clone(), modified_on: info.modified_on.clone(), migration_tag: info.migration_tag.clone() }
+}
+
+fn short(hash: &str) -> String {
+    hash.chars().take(12).collect()
+}
+
+/// Plans the changes that make the account match the manifest.
+pub fn plan(
+    manifest: &Manifest,
+    graph: &Graph,
+    code: &BTreeMap<String, CodeInfo>,
+    snapshot: &Snapshot,
+    target: &PlanTarget,
+    secret_value: &dyn Fn(&str) -> Option<String>,
+) -> Result<ChangeSet, crate::manifest::ManifestErrors> {
+    let mut problems = Vec::new();
+    let mut changes = Vec::new();
+    let mut fingerprints = BTreeMap::new();
+    let mut secret_fingerprints = BTreeMap::new();
+    let stack_deployed = snapshot.owned_by(&manifest.stack).next().is_some();
+
+    check_references(manifest, snapshot, &mut problems);
+
+    for worker in &manifest.workers {
+        let info = snapshot.scripts.get(&worker.script);
+        fingerprints.insert(worker.script.clone(), info.map(fingerprint));
+        let desired = desired_script(manifest, worker, secret_value, &mut problems);
+        if let Some(fp) = &desired.secrets_fingerprint {
+            secret_fingerprints.insert(worker.script.clone(), fp.clone());
+        }
+
+        // Every class the worker hosts must be exported by its code (F10).
+        if let Some(built) = code.get(&worker.key) {
+            for decl in manifest.hosted_by(&worker.key) {
+                if !built.exports.contains(&decl.class_name) {
+                    let found = if built.exports.is_empty() {
+                        "it exports no classes".to_string()
+                    } else {
+                        format!("it exports {}", built.exports.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", "))
+                    };
+                    problems.push(
+                        Problem::new(
+                            format!(
+                                "worker `{}` hosts class `{}`, but its code ({}) does not export it",
+                                worker.key,
+                                decl.class_name,
+                                built.entry.display()
+                            ),
+                            decl.class_span.clone(),
+                            "not exported",
+                        )
+                        .help(format!(
+                            "{found}; export the class from the entrypoint (`export class {} extends DurableObject {{ … }}`) or fix `class_name`",
+                            decl.class_name
+                        )),
+                    );
+                }
+            }
+        }
+
+        let life = lifecycle::derive(manifest, &worker.key, &worker.script, snapshot, &mut problems);
+        let level = graph.level_of(&worker.key).unwrap_or(0);
+        let code_hash = code.get(&worker.key).map(|c| c.hash.clone()).unwrap_or_default();
+        let mut notes: Vec<String> = Vec::new();
+
+        let (action, fields, drift, workers_dev) = match info {
+            None => {
+                let mut fields = vec![
+                    FieldDiff { field: "code".into(), before: None, after: Some(short(&code_hash)) },
+                    FieldDiff { field: "compatibility_date".into(), before: None, after: Some(worker.compatibility_date.clone()) },
+                ];
+                if !worker.compatibility_flags.is_empty() {
+                    fields.push(FieldDiff {
+                        field: "compatibility_flags".into(),
+                        before: None,
+                        after: Some(worker.compatibility_flags.join(", ")),
+                    });
+                }
+                for (name, summary) in bindings_map(&desired.bindings, &worker.script) {
+                    fields.push(FieldDiff { field: format!("binding {name}"), before: None, after: Some(summary) });
+                }
+                if worker.workers_dev {
+                    fields.push(FieldDiff { field: "workers_dev".into(), before: None, after: Some("true".into()) });
+                }
+                let drift = if stack_deployed {
+                    vec![format!("`{}` is missing from the account although the stack is deployed (deleted outside cfdo?)", worker.script)]
+                } else {
+                    Vec::new()
+                };
+                (Action::Create, fields, drift, worker.workers_dev.then_some(true))
+            }
+            Some(info) => {
+                let settings = snapshot.settings.get(&worker.script).cloned().unwrap_or_default();
+                let owner = tag_value(info, STACK_TAG);
+                let (fields, drift) = diff_script(worker, info, &settings, &desired, &code_hash);
+                let remote_dev = tag_value(info, WORKERS_DEV_TAG).map(|v| v == "true");
+                let workers_dev = (remote_dev != Some(worker.workers_dev)).then_some(worker.workers_dev);
+                let action = match owner {
+                    Some(owner) if owner == manifest.stack => {
+                        if fields.is_empty() && life.step.is_empty() && workers_dev.is_none() {
+                            Action::NoOp
+                        } else {
+                            Action::Update
+                        }
+                    }
+                    Some(other) => {
+                        notes.push(format!("`{}` is owned by stack `{other}`; apply takes it over only with --adopt", worker.script));
+                        Action::Adopt
+                    }
+                    None => {
+                        notes.push(format!("`{}` exists but was not deployed by this stack; apply takes it over only with --adopt", worker.script));
+                        Action::Adopt
+                    }
+                };
+                (action, fields, drift, workers_dev)
+            }
+        };
+        if action == Action::Adopt {
+            for class in &life.adopted {
+                notes.push(format!("adopts the existing namespace of class `{class}` (its data is kept; no new-class step)"));
+            }
+        }
+        let old_tag = info.and_then(|i| i.migration_tag.as_deref());
+        let has_deletes = !life.step.deleted_classes.is_empty();
+        changes.push(Change {
+            worker: Some(worker.key.clone()),
+            script: worker.script.clone(),
+            action,
+            // A host deleting classes goes after every client has dropped its bindings.
+            phase: usize::from(has_deletes),
+            level,
+            fields,
+            migration: lifecycle::migrations(life.step, old_tag),
+            data_loss: life.data_loss,
+            drift,
+            notes,
+            code_hash: Some(code_hash),
+            workers_dev,
+        });
+    }
+
+    // Scripts the stack owns that the manifest no longer has: deleted, data with them.
+    let orphans: Vec<&ScriptInfo> =
+        snapshot.owned_by(&manifest.stack).filter(|s| manifest.worker_by_script(&s.id).is_none()).collect();
+    for orphan in orphans {
+        fingerprints.insert(orphan.id.clone(), Some(fingerprint(orphan)));
+        changes.push(delete_change(manifest, snapshot, &orphan.id, None, 2, &mut problems));
+    }
+
+    if !problems.is_empty() {
+        return Err(manifest.errors(problems));
+    }
+    changes.sort_by(|a, b| (a.phase, a.level, &a.script).cmp(&(b.phase, b.level, &b.script)));
+    Ok(ChangeSet {
+        format_version: changeset::PLAN_FORMAT_VERSION,
+        stack: manifest.stack.clone(),
+        env: manifest.env.clone(),
+        api: target.api.clone(),
+        account_id: target.account_id.clone(),
+        destroy: false,
+        changes,
+        fingerprints,
+        secret_fingerprints,
+    })
+}
+
+/// A delete of `script`, with the namespaces (and data) it takes along.
+fn delete_change(
+    manifest: &Manifest,
+    snapshot: &Snapshot,
+    script: &str,
+    worker: Option<&str>,
+    phase: usize,
+    problems: &mut Vec<Problem>,
+) -> Change {
+    let mut data_loss = Vec::new();
+    let hosts = snapshot.namespaces_of(script).count() > 0;
+    for ns in snapshot.namespaces_of(script) {
+        data_loss.push(format!("deletes Durable Object class `{}` of `{script}` (namespace {}) and all of its stored data", ns.class, ns.id));
+        // A namespace the manifest protects may not be deleted, whatever the plan.
+        if let Some(decl) = manifest
+            .namespaces
+            .iter()
+            .find(|d| d.protect && d.class_name == ns.class && manifest.script_name(&d.host) == script)
+        {
+            problems.push(
+                Problem::new(
+                    format!("this plan would delete protected namespace `{}` (class `{}` of `{script}`)", decl.key, ns.class),
+                    decl.span.clone(),
+                    "protect = true",
+                )
+                .help("remove `protect = true` from this namespace first if deleting its data is really intended"),
+            );
+        }
+    }
+    Change {
+        worker: worker.map(str::to_string),
+        script: script.to_string(),
+        action: Action::Delete,
+        phase,
+        // Scripts hosting data go last, after the scripts that may bind them.
+        level: usize::from(hosts),
+        fields: Vec::new(),
+        migration: None,
+        data_loss,
+        drift: Vec::new(),
+        notes: Vec::new(),
+        code_hash: None,
+        workers_dev: None,
+    }
+}
+
+/// Field-level differences between the account's script and the desired one, and drift.
+fn diff_script(
+    worker: &Worker,
+    info: &ScriptInfo,
+    settings: &ScriptSettings,
+    desired: &DesiredScript,
+    code_hash: &str,
+) -> (Vec<FieldDiff>, Vec<String>) {
+    let mut fields = Vec::new();
+    let mut drift = Vec::new();
+    let remote_code = tag_value(info, CODE_TAG);
+    let desired_code = &code_hash[..code_hash.len().min(16)];
+    if remote_code != Some(desired_code) {
+        fields.push(FieldDiff {
+            field: "code".into(),
+            before: Some(remote_code.map(short).unwrap_or_else(|| "(unknown)".into())),
+            after: Some(short(code_hash)),
+        });
+    }
+    let remote_date = settings.compatibility_date.clone().or_else(|| info.compatibility_date.clone());
+    if remote_date.as_deref() != Some(worker.compatibility_date.as_str()) {
+        fields.push(FieldDiff {
+            field: "compatibility_date".into(),
+            before: remote_date.clone(),
+            after: Some(worker.compatibility_date.clone()),
+        });
+    }
+    let remote_flags = if settings.compatibility_flags.is_empty() { &info.compatibility_flags } else { &settings.compatibility_flags };
+    let mut a = remote_flags.clone();
+    let mut b = worker.compatibility_flags.clone();
+    a.sort();
+    b.sort();
+    if a != b {
+        fields.push(FieldDiff {
+            field: "compatibility_flags".into(),
+            before: Some(remote_flags.join(", ")),
+            after: Some(worker.compatibility_flags.join(", ")),
+        });
+    }
+    let before = bindings_map(&settings.bindings, &worker.script);
+    let after = bindings_map(&desired.bindings, &worker.script);
+    let names: BTreeSet<&String> = before.keys().chain(after.keys()).collect();
+    for name in names {
+        let (old, new) = (before.get(name), after.get(name));
+        if old != new {
+            fields.push(FieldDiff { field: format!("binding {name}"), before: old.cloned(), after: new.cloned() });
+        }
+    }
+    let remote_secrets = tag_value(info, SECRETS_TAG);
+    if remote_secrets != desired.secrets_fingerprint.as_deref() && !desired.secrets.is_empty() {
+        fields.push(FieldDiff { field: "secrets".into(), before: Some("(sensitive)".into()), after: Some("(sensitive, changed)".into()) });
+    }
+    // Drift: the account's settings are not those cfdo last uploaded.
+    if let Some(applied) = tag_value(info, CONFIG_TAG) {
+        let actual = config_hash(remote_date.as_deref(), remote_flags, &before);
+        if actual != applied {
+            drift.push(format!("the settings of `{}` were changed outside cfdo; apply restores the manifest's", worker.script));
+        }
+    }
+    (fields, drift)
+}
+
+/// Plan-time reference checks against the account (F03): outside scripts must exist,
+/// and outside hosts must host the class.
+fn check_references(manifest: &Manifest, snapshot: &Snapshot, problems: &mut Vec<Problem>) {
+    for worker in &manifest.workers {
+        for b in &worker.bindings {
+            match &b.kind {
+                BindingKind::Service { target: ScriptRef::Outside(script) } if !snapshot.scripts.contains_key(script) => {
+                    problems.push(
+                        Problem::new(
+                            format!("binding `{}` of worker `{}` names script `{script}`, which is neither in this manifest nor in the account", b.name, worker.key),
+                            b.span.clone(),
+                            "no such script",
+                        )
+                        .help("deploy that script first, fix the name, or add it to this manifest as a worker"),
+                    );
+                }
+                BindingKind::DurableObject { namespace } => {
+                    let Some(decl) = manifest.namespace(namespace) else { continue };
+                    let ScriptRef::Outside(host) = &decl.host else { continue };
+                    if !snapshot.scripts.contains_key(host) {
+                        problems.push(
+                            Problem::new(
+                                format!("binding `{}` of worker `{}` needs script `{host}` (host of `{}`), which is neither in this manifest nor in the account", b.name, worker.key, decl.class_name),
+                                b.span.clone(),
+                                "host script missing",
+                            )
+                            .help(format!("deploy `{host}` first, or fix `script` in [durable_objects.{}]", decl.key)),
+                        );
+                    } else if snapshot.namespace(host, &decl.class_name).is_none() {
+                        problems.push(
+                            Problem::new(
+                                format!("script `{host}` hosts no Durable Object class `{}`", decl.class_name),
+                                decl.class_span.clone(),
+                                "no such class on the host",
+                            )
+                            .help(format!("`{host}` must create the class with a migration before others can bind it; check `class_name`")),
+                        );
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Plans the removal of everything the stack owns: clients first, hosts last.
+pub fn plan_destroy(
+    manifest: &Manifest,
+    graph: &Graph,
+    snapshot: &Snapshot,
+    target: &PlanTarget,
+) -> Result<ChangeSet, crate::manifest::ManifestErrors> {
+    let mut problems = Vec::new();
+    let mut changes = Vec::new();
+    let mut fingerprints = BTreeMap::new();
+    let owned: Vec<&ScriptInfo> = snapshot.owned_by(&manifest.stack).collect();
+    let destroy_levels = graph.destroy_levels();
+    // Scripts no longer in the manifest first (their clients are unknown to it), then clients before hosts.
+    for info in &owned {
+        let worker = manifest.worker_by_script(&info.id);
+        let mut change = delete_change(manifest, snapshot, &info.id, worker.map(|w| w.key.as_str()), 0, &mut problems);
+        change.level = match worker {
+            Some(w) => 1 + destroy_levels.iter().position(|l| l.contains(&w.key)).unwrap_or(0),
+            None => 0,
+        };
+        fingerprints.insert(info.id.clone(), Some(fingerprint(info)));
+        changes.push(change);
+    }
+    changes.sort_by(|a, b| (a.level, &a.script).cmp(&(b.level, &b.script)));
+    if !problems.is_empty() {
+        return Err(manifest.errors(problems));
+    }
+    Ok(ChangeSet {
+        format_version: changeset::PLAN_FORMAT_VERSION,
+        stack: manifest.stack.clone(),
+        env: manifest.env.clone(),
+        api: target.api.clone(),
+        account_id: target.account_id.clone(),
+        destroy: true,
+        changes,
+        fingerprints,
+        secret_fingerprints: BTreeMap::new(),
+    })
+}
