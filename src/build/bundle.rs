@@ -171,7 +171,16 @@ impl Bundler {
             let map = rewrite_sources(&raw_map, &work, &root).map_err(|e| {
                 miette!("worker `{worker}`: esbuild's source map is unreadable: {e}")
             })?;
-            self.store(&root, &options_key, &inputs, started, &work, &main_module, &map_module, &map);
+            self.store(
+                &root,
+                &options_key,
+                &inputs,
+                started,
+                &work,
+                &main_module,
+                &map_module,
+                &map,
+            );
             Ok(Bundled {
                 main_module: main_module.clone(),
                 modules: modules(&main_module, js, &map_module, map),
@@ -239,7 +248,9 @@ impl Bundler {
     }
 
     fn record_path(&self, options_key: &str) -> PathBuf {
-        self.cache.join("inputs").join(format!("{options_key}.json"))
+        self.cache
+            .join("inputs")
+            .join(format!("{options_key}.json"))
     }
 
     /// The cached bundle, if the files the last build read are unchanged.
@@ -375,10 +386,10 @@ fn input_hash(root: &Path, options_key: &str, inputs: &[String]) -> String {
         names.sort();
         part("names", names.join("\0").as_bytes());
         for config in RESOLUTION_CONFIGS {
-            if names.iter().any(|n| n == config) {
-                if let Ok(bytes) = std::fs::read(dir.join(config)) {
-                    part(config, &Sha256::digest(&bytes));
-                }
+            if names.iter().any(|n| n == config)
+                && let Ok(bytes) = std::fs::read(dir.join(config))
+            {
+                part(config, &Sha256::digest(&bytes));
             }
         }
     }
@@ -418,12 +429,9 @@ fn relative_path(from: &Path, to: &Path) -> String {
     let (from, to) = (normalize(from), normalize(to));
     let from: Vec<Component> = from.components().collect();
     let to: Vec<Component> = to.components().collect();
-    let common = from
-        .iter()
-        .zip(&to)
-        .take_while(|(a, b)| a == b)
-        .count();
-    let mut parts: Vec<String> = std::iter::repeat_n("..".to_string(), from.len() - common).collect();
+    let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
+    let mut parts: Vec<String> =
+        std::iter::repeat_n("..".to_string(), from.len() - common).collect();
     parts.extend(
         to[common..]
             .iter()
@@ -438,7 +446,11 @@ fn relative_path(from: &Path, to: &Path) -> String {
 
 /// Rewrites a source map's `sources` (relative to where esbuild wrote it)
 /// to be relative to the manifest's directory.
-fn rewrite_sources(map: &[u8], written_in: &Path, root: &Path) -> std::result::Result<Vec<u8>, String> {
+fn rewrite_sources(
+    map: &[u8],
+    written_in: &Path,
+    root: &Path,
+) -> std::result::Result<Vec<u8>, String> {
     let written_in = written_in.canonicalize().map_err(|e| e.to_string())?;
     let mut value: serde_json::Value = serde_json::from_slice(map).map_err(|e| e.to_string())?;
     if let Some(sources) = value.get_mut("sources").and_then(|s| s.as_array_mut()) {
@@ -460,8 +472,14 @@ mod tests {
 
     #[test]
     fn relative_paths() {
-        assert_eq!(relative_path(Path::new("/a/b"), Path::new("/a/b/c/d.ts")), "c/d.ts");
-        assert_eq!(relative_path(Path::new("/a/b"), Path::new("/a/x/y.ts")), "../x/y.ts");
+        assert_eq!(
+            relative_path(Path::new("/a/b"), Path::new("/a/b/c/d.ts")),
+            "c/d.ts"
+        );
+        assert_eq!(
+            relative_path(Path::new("/a/b"), Path::new("/a/x/y.ts")),
+            "../x/y.ts"
+        );
         assert_eq!(relative_path(Path::new("/a/b"), Path::new("/a/b")), ".");
     }
 

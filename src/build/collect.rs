@@ -91,15 +91,13 @@ pub(super) fn collect(input: &BuildInput) -> Result<Collected> {
                 from()
             ));
         };
-        let content = std::fs::read(&path)
-            .into_diagnostic()
-            .wrap_err_with(|| {
-                format!(
-                    "worker `{worker}`: cannot read module {name}{} at {}",
-                    from(),
-                    path.display()
-                )
-            })?;
+        let content = std::fs::read(&path).into_diagnostic().wrap_err_with(|| {
+            format!(
+                "worker `{worker}`: cannot read module {name}{} at {}",
+                from(),
+                path.display()
+            )
+        })?;
         if is_javascript(&name) {
             let source = String::from_utf8_lossy(&content);
             let scan = scan_module(&source);
@@ -158,10 +156,10 @@ fn exported_classes_across(scans: &HashMap<String, ModuleScan>, module: &str) ->
                 imported,
                 exported,
             } if exported != "default" && is_relative(specifier) => {
-                if let Some(target) = join_relative(module, specifier) {
-                    if exported_class_named(scans, &target, imported, 1) {
-                        found.insert(exported.clone());
-                    }
+                if let Some(target) = join_relative(module, specifier)
+                    && exported_class_named(scans, &target, imported, 1)
+                {
+                    found.insert(exported.clone());
                 }
             }
             ReExport::Star { specifier } if is_relative(specifier) => {
@@ -237,7 +235,11 @@ fn exported_class_named(
 }
 
 /// The class names `export * from module` brings.
-fn star_classes(scans: &HashMap<String, ModuleScan>, module: &str, depth: usize) -> BTreeSet<String> {
+fn star_classes(
+    scans: &HashMap<String, ModuleScan>,
+    module: &str,
+    depth: usize,
+) -> BTreeSet<String> {
     let mut found = BTreeSet::new();
     if depth > MAX_DEPTH {
         return found;

@@ -38,10 +38,10 @@ pub(super) fn run_all(inputs: &[BuildInput]) -> Result<()> {
         for (root, command, workers) in &jobs {
             let errors = &errors;
             scope.spawn(move || {
-                if let Err(error) = run(root, command, &workers.join("`, `")) {
-                    if let Ok(mut list) = errors.lock() {
-                        list.push(error);
-                    }
+                if let Err(error) = run(root, command, &workers.join("`, `"))
+                    && let Ok(mut list) = errors.lock()
+                {
+                    list.push(error);
                 }
             });
         }
@@ -64,7 +64,10 @@ pub(super) fn run_all(inputs: &[BuildInput]) -> Result<()> {
 
 /// Runs one command, echoing its output to stderr prefixed with the workers' names.
 fn run(root: &Path, command: &str, workers: &str) -> Result<()> {
-    eprintln!("[{workers}] build: running `{command}` in {}", root.display());
+    eprintln!(
+        "[{workers}] build: running `{command}` in {}",
+        root.display()
+    );
     let mut child = Command::new("sh")
         .arg("-c")
         .arg(command)
@@ -124,7 +127,9 @@ fn echo(stream: impl Read, workers: &str, tail: &Mutex<VecDeque<String>>) {
     let reader = BufReader::new(stream);
     for line in reader.split(b'\n') {
         let Ok(line) = line else { break };
-        let line = String::from_utf8_lossy(&line).trim_end_matches('\r').to_string();
+        let line = String::from_utf8_lossy(&line)
+            .trim_end_matches('\r')
+            .to_string();
         eprintln!("[{workers}] {line}");
         if let Ok(mut tail) = tail.lock() {
             if tail.len() == TAIL_LINES {

@@ -217,11 +217,8 @@ impl Lexer {
             match c {
                 '`' => {
                     self.pos += 1;
-                    self.tokens.push(if head {
-                        Tok::Str(value)
-                    } else {
-                        Tok::Other
-                    });
+                    self.tokens
+                        .push(if head { Tok::Str(value) } else { Tok::Other });
                     return;
                 }
                 '\\' => {
@@ -425,11 +422,11 @@ fn brace_list(tokens: &[Tok], open: usize) -> (Vec<(String, String)>, usize) {
         let left = left.to_string();
         let mut right = left.clone();
         i += 1;
-        if is_word(tokens.get(i), "as") {
-            if let Some(name) = export_name(tokens.get(i + 1)) {
-                right = name.to_string();
-                i += 2;
-            }
+        if is_word(tokens.get(i), "as")
+            && let Some(name) = export_name(tokens.get(i + 1))
+        {
+            right = name.to_string();
+            i += 2;
         }
         pairs.push((left, right));
         if is_punct(tokens.get(i), ',') {
@@ -454,10 +451,10 @@ pub(crate) fn scan_module(source: &str) -> ModuleScan {
         if keyword_at(&tokens, i, "import") {
             match tokens.get(i + 1) {
                 Some(Tok::Punct('(')) => {
-                    if let Some(Tok::Str(spec)) = tokens.get(i + 2) {
-                        if is_punct(tokens.get(i + 3), ')') || is_punct(tokens.get(i + 3), ',') {
-                            add_specifier(&mut scan, spec);
-                        }
+                    if let Some(Tok::Str(spec)) = tokens.get(i + 2)
+                        && (is_punct(tokens.get(i + 3), ')') || is_punct(tokens.get(i + 3), ','))
+                    {
+                        add_specifier(&mut scan, spec);
                     }
                     i += 2;
                     continue;
@@ -481,12 +478,12 @@ pub(crate) fn scan_module(source: &str) -> ModuleScan {
             i = export_declaration(&tokens, i, &mut scan);
             continue;
         }
-        if keyword_at(&tokens, i, "class") {
-            if let Some(name) = ident(tokens.get(i + 1)) {
-                if name != "extends" && name != "implements" {
-                    scan.local_classes.insert(name.to_string());
-                }
-            }
+        if keyword_at(&tokens, i, "class")
+            && let Some(name) = ident(tokens.get(i + 1))
+            && name != "extends"
+            && name != "implements"
+        {
+            scan.local_classes.insert(name.to_string());
         }
         // `name = class …` (also `var name = class …`), not `x.name = class`.
         if let (Some(name), true, true) = (
@@ -500,16 +497,17 @@ pub(crate) fn scan_module(source: &str) -> ModuleScan {
             }
         }
         // `var a = b;` (one name for another, as bundlers write for renamed classes).
-        if matches!(ident(tokens.get(i)), Some("var" | "let" | "const")) {
-            if let (Some(a), true, Some(b)) = (
+        if matches!(ident(tokens.get(i)), Some("var" | "let" | "const"))
+            && let (Some(a), true, Some(b)) = (
                 ident(tokens.get(i + 1)),
                 is_punct(tokens.get(i + 2), '='),
                 ident(tokens.get(i + 3)),
-            ) {
-                if b != "class" && b != "function" && ends_expression(tokens.get(i + 4)) {
-                    scan.aliases.insert(a.to_string(), b.to_string());
-                }
-            }
+            )
+            && b != "class"
+            && b != "function"
+            && ends_expression(tokens.get(i + 4))
+        {
+            scan.aliases.insert(a.to_string(), b.to_string());
         }
         i += 1;
     }
@@ -518,11 +516,7 @@ pub(crate) fn scan_module(source: &str) -> ModuleScan {
 
 /// `import … from "x"` starting at `import`: records the specifier and the
 /// names it binds; returns where to go on.
-fn import_declaration(
-    tokens: &[Tok],
-    start: usize,
-    scan: &mut ModuleScan,
-) -> usize {
+fn import_declaration(tokens: &[Tok], start: usize, scan: &mut ModuleScan) -> usize {
     let mut i = start + 1;
     if is_word(tokens.get(i), "type") && !is_word(tokens.get(i + 1), "from") {
         i += 1; // TypeScript `import type …`: still a dependency edge, harmless.
@@ -546,8 +540,7 @@ fn import_declaration(
                 if let Some(Tok::Str(spec)) = tokens.get(i + 1) {
                     add_specifier(scan, spec);
                     for (imported, local) in bindings {
-                        scan.named_imports
-                            .insert(local, (spec.clone(), imported));
+                        scan.named_imports.insert(local, (spec.clone(), imported));
                     }
                     return i + 2;
                 }
@@ -571,57 +564,54 @@ fn import_declaration(
 }
 
 /// An `export …` statement starting at `export`; returns where to go on.
-fn export_declaration(
-    tokens: &[Tok],
-    start: usize,
-    scan: &mut ModuleScan,
-) -> usize {
+fn export_declaration(tokens: &[Tok], start: usize, scan: &mut ModuleScan) -> usize {
     let i = start + 1;
     match tokens.get(i) {
         Some(Tok::Punct('{')) => {
             let (pairs, next) = brace_list(tokens, i);
-            if is_word(tokens.get(next), "from") {
-                if let Some(Tok::Str(spec)) = tokens.get(next + 1) {
-                    add_specifier(scan, spec);
-                    for (imported, exported) in pairs {
-                        scan.reexports.push(ReExport::Named {
-                            specifier: spec.clone(),
-                            imported,
-                            exported,
-                        });
-                    }
-                    return next + 2;
+            if is_word(tokens.get(next), "from")
+                && let Some(Tok::Str(spec)) = tokens.get(next + 1)
+            {
+                add_specifier(scan, spec);
+                for (imported, exported) in pairs {
+                    scan.reexports.push(ReExport::Named {
+                        specifier: spec.clone(),
+                        imported,
+                        exported,
+                    });
                 }
+                return next + 2;
             }
             scan.local_exports.extend(pairs);
             next
         }
         Some(Tok::Punct('*')) => {
-            if is_word(tokens.get(i + 1), "from") {
-                if let Some(Tok::Str(spec)) = tokens.get(i + 2) {
-                    add_specifier(scan, spec);
-                    scan.reexports.push(ReExport::Star {
-                        specifier: spec.clone(),
-                    });
-                    return i + 3;
-                }
+            if is_word(tokens.get(i + 1), "from")
+                && let Some(Tok::Str(spec)) = tokens.get(i + 2)
+            {
+                add_specifier(scan, spec);
+                scan.reexports.push(ReExport::Star {
+                    specifier: spec.clone(),
+                });
+                return i + 3;
             }
             // `export * as ns from "x"`: a namespace object, not a class.
-            if is_word(tokens.get(i + 1), "as") && is_word(tokens.get(i + 3), "from") {
-                if let Some(Tok::Str(spec)) = tokens.get(i + 4) {
-                    add_specifier(scan, spec);
-                    return i + 5;
-                }
+            if is_word(tokens.get(i + 1), "as")
+                && is_word(tokens.get(i + 3), "from")
+                && let Some(Tok::Str(spec)) = tokens.get(i + 4)
+            {
+                add_specifier(scan, spec);
+                return i + 5;
             }
             i + 1
         }
         Some(Tok::Ident(w)) if w == "class" => {
-            if let Some(name) = ident(tokens.get(i + 1)) {
-                if name != "extends" {
-                    scan.local_classes.insert(name.to_string());
-                    scan.local_exports
-                        .push((name.to_string(), name.to_string()));
-                }
+            if let Some(name) = ident(tokens.get(i + 1))
+                && name != "extends"
+            {
+                scan.local_classes.insert(name.to_string());
+                scan.local_exports
+                    .push((name.to_string(), name.to_string()));
             }
             i + 1
         }
@@ -788,7 +778,8 @@ export { Real };
 
     #[test]
     fn non_class_exports_are_ignored() {
-        let src = "export function Counter() {}\nexport const x = 1;\nlet y = 2; export { y as Y };";
+        let src =
+            "export function Counter() {}\nexport const x = 1;\nlet y = 2; export { y as Y };";
         assert_eq!(exported_classes(src), set(&[]));
     }
 
