@@ -2,29 +2,17 @@
 //! stable and follow edits, the cache never serves a stale bundle, and
 //! esbuild's errors point at the source.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
+
+#[path = "build_support/mod.rs"]
+mod support;
+use support::{copy_dir, get, serve};
 
 use cfdo::build::{BuildInput, BuildOptions, BuiltWorker, build_all_with};
 use cfdo::cloudflare::types::{ESM_CONTENT_TYPE, SOURCE_MAP_CONTENT_TYPE};
 
 const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/build/ts-app");
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
 
 /// A copy of the TypeScript fixture in a fresh temporary directory, with its
 /// own bundle cache, and esbuild wrapped so that every run is logged.
@@ -97,98 +85,6 @@ impl Project {
     }
 }
 
-/// workerd serving one bundle on a free local port; killed when dropped.
-struct Workerd {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Workerd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve(built: &BuiltWorker, dir: &Path) -> Workerd {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut modules = Vec::new();
-    for module in &built.modules {
-        std::fs::write(dir.join(&module.name), &module.content).unwrap();
-        if module.content_type == ESM_CONTENT_TYPE {
-            modules.push(format!(
-                "(name = \"{0}\", esModule = embed \"{0}\")",
-                module.name
-            ));
-        }
-    }
-    let config = format!(
-        r#"using Workerd = import "/workerd/workerd.capnp";
-
-const config :Workerd.Config = (
-  services = [(name = "main", worker = .mainWorker)],
-  sockets = [(name = "http", address = "127.0.0.1:{port}", http = (), service = "main")],
-);
-
-const mainWorker :Workerd.Worker = (
-  modules = [{}],
-  compatibilityDate = "2025-09-01",
-);
-"#,
-        modules.join(", ")
-    );
-    let config_path = dir.join("config.capnp");
-    std::fs::write(&config_path, config).unwrap();
-    let workerd = cfdo::tools::WORKERD.locate().expect("workerd is available");
-    let child = Command::new(workerd)
-        .arg("serve")
-        .arg(&config_path)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut server = Workerd { child, port };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return server;
-        }
-        if let Ok(Some(status)) = server.child.try_wait() {
-            let mut stderr = String::new();
-            if let Some(mut err) = server.child.stderr.take() {
-                let _ = err.read_to_string(&mut stderr);
-            }
-            panic!("workerd exited with {status} before listening:\n{stderr}");
-        }
-        assert!(
-            Instant::now() < deadline,
-            "workerd did not listen within 30 s"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn get(port: u16, path: &str) -> (String, String) {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(20)))
-        .unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-    let status = head.lines().next().unwrap_or_default().to_string();
-    (status, body.to_string())
-}
-
 #[test]
 fn typescript_with_sibling_and_npm_package_bundles_and_runs_in_workerd() {
     let project = Project::new();
@@ -232,7 +128,9 @@ fn typescript_with_sibling_and_npm_package_bundles_and_runs_in_workerd() {
     );
     assert_eq!(built.entry, project.root.join("src/index.ts"));
 
-    let server = serve(&built, &project._tmp.path().join("."));
+    let served = project._tmp.path().join("served");
+    std::fs::create_dir_all(&served).unwrap();
+    let server = serve(&built, &served);
     let (status, body) = get(server.port, "/");
     assert!(status.contains(" 200 "), "status: {status}, body: {body}");
     assert_eq!(body, "HELLO FROM WORKERD, EDGE!");
@@ -390,4 +288,39 @@ fn several_workers_build_in_parallel_in_input_order() {
         ["Second"].iter().map(|s| s.to_string()).collect()
     );
     assert_ne!(built[0].hash, built[1].hash);
+}
+
+#[test]
+fn export_scan_reads_esbuild_renamed_and_decorated_classes() {
+    let project = Project::new();
+    std::fs::write(
+        project.root.join("src/a.ts"),
+        "export class Counter { static self = Counter; }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        project.root.join("src/b.ts"),
+        "function dec(t: any, k?: any) {}\n@dec\nexport class Counter { @dec x = 1; }\nexport const notAClass = 1;\n",
+    )
+    .unwrap();
+    std::fs::write(
+        project.root.join("src/m.ts"),
+        "import { Counter as A } from \"./a\";\nimport { Counter as B, notAClass } from \"./b\";\n\
+         export { A as Counter, B as Decorated, notAClass };\n\
+         export default class { fetch() { return new Response(String(A) + String(B)); } }\n",
+    )
+    .unwrap();
+    let built = build_all_with(&[project.input("m", "src/m.ts")], &project.options)
+        .unwrap()
+        .remove(0);
+    let js = String::from_utf8_lossy(&built.modules[0].content);
+    // esbuild renamed the second class: the scan must see through it.
+    assert!(js.contains("Counter2 as Decorated"), "{js}");
+    assert_eq!(
+        built.exports,
+        ["Counter", "Decorated"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    );
 }

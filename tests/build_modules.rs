@@ -6,23 +6,14 @@ use std::path::{Path, PathBuf};
 use cfdo::build::{BuildInput, BuildOptions, build_all_with};
 use cfdo::cloudflare::types::ESM_CONTENT_TYPE;
 
+#[path = "build_support/mod.rs"]
+mod support;
+use support::{copy_dir, get, serve};
+
 const PLAIN: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/tests/fixtures/build/plain-app"
 );
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
 
 fn options(tmp: &Path) -> BuildOptions {
     BuildOptions {
@@ -71,6 +62,18 @@ fn no_bundle_collects_every_relatively_imported_module_as_it_is() {
     // Re-exported from lib/counter.js, and imported then exported under the same name.
     assert_eq!(names(&built.exports), vec!["Counter", "Room"]);
     assert_eq!(built.entry, Path::new(PLAIN).join("index.js"));
+}
+
+#[test]
+fn no_bundle_modules_run_in_workerd() {
+    let built = build_all_with(&[plain_input(Path::new(PLAIN))], &BuildOptions::default())
+        .unwrap()
+        .remove(0);
+    let tmp = tempfile::tempdir().unwrap();
+    let server = serve(&built, tmp.path());
+    let (status, body) = get(server.port, "/");
+    assert!(status.contains(" 200 "), "status: {status}, body: {body}");
+    assert_eq!(body, "HELLO, PLAIN\n");
 }
 
 #[test]
