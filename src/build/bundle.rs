@@ -17,6 +17,7 @@
 use std::collections::BTreeSet;
 use std::path::{Component, Path, PathBuf};
 use std::process::Command;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
@@ -80,25 +81,7 @@ impl Bundler {
             Some(path) => path.clone(),
             None => crate::tools::ESBUILD.locate()?,
         };
-        let output = Command::new(&esbuild)
-            .arg("--version")
-            .output()
-            .map_err(|e| {
-                miette!(
-                    help = "set CFDO_ESBUILD to a working esbuild binary, or unset it",
-                    "cannot run esbuild at {}: {e}",
-                    esbuild.display()
-                )
-            })?;
-        if !output.status.success() {
-            return Err(miette!(
-                help = "set CFDO_ESBUILD to a working esbuild binary, or unset it",
-                "esbuild at {} failed to report its version: {}",
-                esbuild.display(),
-                String::from_utf8_lossy(&output.stderr).trim()
-            ));
-        }
-        let version = String::from_utf8_lossy(&output.stdout).trim().to_string();
+        let version = esbuild_version(&esbuild)?;
         let cache = options
             .cache_dir
             .clone()
@@ -306,8 +289,12 @@ impl Bundler {
                 std::fs::rename(work.join(main_module), staged.join(main_module))?;
                 std::fs::write(staged.join(map_module), map)?;
                 std::fs::create_dir_all(&bundles)?;
-                let _ = std::fs::remove_dir_all(&target);
-                std::fs::rename(&staged, &target)?;
+                if let Err(e) = std::fs::rename(&staged, &target) {
+                    // Another build of the same sources got there first.
+                    if !target.join(map_module).is_file() {
+                        return Err(e);
+                    }
+                }
             }
             let record = serde_json::to_vec(&InputRecord {
                 inputs: inputs.to_vec(),
@@ -328,6 +315,39 @@ impl Bundler {
             );
         }
     }
+}
+
+/// `esbuild --version`, asked once per binary per process.
+fn esbuild_version(esbuild: &Path) -> Result<String> {
+    static KNOWN: Mutex<Vec<(PathBuf, String)>> = Mutex::new(Vec::new());
+    if let Ok(known) = KNOWN.lock()
+        && let Some((_, version)) = known.iter().find(|(path, _)| path == esbuild)
+    {
+        return Ok(version.clone());
+    }
+    let output = Command::new(esbuild)
+        .arg("--version")
+        .output()
+        .map_err(|e| {
+            miette!(
+                help = "set CFDO_ESBUILD to a working esbuild binary, or unset it",
+                "cannot run esbuild at {}: {e}",
+                esbuild.display()
+            )
+        })?;
+    if !output.status.success() {
+        return Err(miette!(
+            help = "set CFDO_ESBUILD to a working esbuild binary, or unset it",
+            "esbuild at {} failed to report its version: {}",
+            esbuild.display(),
+            String::from_utf8_lossy(&output.stderr).trim()
+        ));
+    }
+    let version = String::from_utf8_lossy(&output.stdout).trim().to_string();
+    if let Ok(mut known) = KNOWN.lock() {
+        known.push((esbuild.to_path_buf(), version.clone()));
+    }
+    Ok(version)
 }
 
 fn modules(main_module: &str, js: Vec<u8>, map_module: &str, map: Vec<u8>) -> Vec<Module> {
