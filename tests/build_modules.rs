@@ -167,3 +167,27 @@ fn failing_build_command_gives_its_exit_status_and_output() {
     assert!(text.contains("exit status 3"), "{text}");
     assert!(text.contains("compiler: 2 errors"), "{text}");
 }
+
+#[test]
+fn a_build_command_shared_by_two_workers_runs_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = command_project(tmp.path());
+    let command = "echo run >> runs.log && mkdir -p dist && cp src/template.js dist/a.js && cp src/template.js dist/b.js";
+    let input = |worker: &str, main: &str| BuildInput {
+        worker: worker.into(),
+        main: root.join(main),
+        root: root.clone(),
+        no_bundle: false,
+        build_command: Some(command.into()),
+    };
+    let built = build_all_with(
+        &[input("a", "dist/a.js"), input("b", "dist/b.js")],
+        &options(tmp.path()),
+    )
+    .unwrap();
+    assert_eq!(built.len(), 2);
+    assert_eq!(
+        std::fs::read_to_string(root.join("runs.log")).unwrap(),
+        "run\n"
+    );
+}

@@ -876,4 +876,25 @@ import { DurableObject } from "cloudflare:workers";
         let src = "const o = { class: Foo }; o.class = 1; var Foo = 1; export { Foo };";
         assert_eq!(exported_classes(src), set(&[]));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn never_panics_on_arbitrary_text(source in "\\PC{0,200}") {
+            let _ = scan_module(&source);
+        }
+
+        #[test]
+        fn never_panics_on_javascript_fragments(
+            parts in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "export", "import", "class", "{", "}", "(", ")", "`", "${", "/", "/*",
+                    "*/", "//", "\n", "'", "\"", "\\", "as", "from", "X", "=", ",", ";",
+                    "default", "*", ".", "#", "1.5e+3", "[", "]", "var", " ",
+                ]),
+                0..60,
+            )
+        ) {
+            let _ = scan_module(&parts.concat());
+        }
+    }
 }
