@@ -690,12 +690,12 @@ async fn patch_settings(
         .scripts
         .get_mut(&script)
         .ok_or_else(|| ApiError::script_not_found(&script))?;
-    if let Some(tags) = settings.get("tags") {
-        if !tags.is_null() {
-            entry.tags = serde_json::from_value(tags.clone()).map_err(|e| {
-                ApiError::bad_request(BAD_REQUEST, format!("tags must be a list of strings: {e}"))
-            })?;
-        }
+    if let Some(tags) = settings.get("tags")
+        && !tags.is_null()
+    {
+        entry.tags = serde_json::from_value(tags.clone()).map_err(|e| {
+            ApiError::bad_request(BAD_REQUEST, format!("tags must be a list of strings: {e}"))
+        })?;
     }
     if settings.get("bindings").is_some() {
         return Err(ApiError::bad_request(
@@ -722,16 +722,16 @@ fn settings_from_multipart(content_type: &str, body: &[u8]) -> Result<Value, Api
         .ok_or_else(|| ApiError::bad_request(BAD_REQUEST, "multipart body without a boundary"))?;
     let text = String::from_utf8_lossy(body);
     for part in text.split(&format!("--{boundary}")) {
-        if let Some((headers, content)) = part.split_once("\r\n\r\n") {
-            if headers.contains("name=\"settings\"") {
-                let content = content.trim_end_matches("\r\n");
-                return serde_json::from_str(content).map_err(|e| {
-                    ApiError::bad_request(
-                        BAD_REQUEST,
-                        format!("the settings part is not valid JSON: {e}"),
-                    )
-                });
-            }
+        if let Some((headers, content)) = part.split_once("\r\n\r\n")
+            && headers.contains("name=\"settings\"")
+        {
+            let content = content.trim_end_matches("\r\n");
+            return serde_json::from_str(content).map_err(|e| {
+                ApiError::bad_request(
+                    BAD_REQUEST,
+                    format!("the settings part is not valid JSON: {e}"),
+                )
+            });
         }
     }
     Err(ApiError::bad_request(

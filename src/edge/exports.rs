@@ -34,7 +34,7 @@ fn collect(
         let start = from + found;
         let end = start + "export".len();
         from = end;
-        if start > 0 && is_ident_byte(bytes[start - 1]) || start > 0 && bytes[start - 1] == b'.' {
+        if start > 0 && (is_ident_byte(bytes[start - 1]) || bytes[start - 1] == b'.') {
             continue;
         }
         if end < bytes.len() && is_ident_byte(bytes[end]) {
@@ -66,11 +66,11 @@ fn collect(
                 if let Some(name) = ident(alias.trim_start()) {
                     names.insert(name.to_string());
                 }
-            } else if let Some(spec) = after.strip_prefix("from") {
-                if let Some(target) = quoted(spec.trim_start()) {
-                    let resolved = resolve(module, target);
-                    collect(&resolved, modules, names, seen, depth + 1);
-                }
+            } else if let Some(spec) = after.strip_prefix("from")
+                && let Some(target) = quoted(spec.trim_start())
+            {
+                let resolved = resolve(module, target);
+                collect(&resolved, modules, names, seen, depth + 1);
             }
             continue;
         }

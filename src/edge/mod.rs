@@ -297,10 +297,10 @@ fn start_background(
                 "the edge exited while starting ({status}):\n{tail}"
             ));
         }
-        if let Some(info) = running(dir) {
-            if info.pid == child.id() {
-                return Ok(info);
-            }
+        if let Some(info) = running(dir)
+            && info.pid == child.id()
+        {
+            return Ok(info);
         }
         if Instant::now() > deadline {
             return Err(miette!(

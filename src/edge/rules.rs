@@ -109,6 +109,7 @@ pub fn check_compatibility_date(date: &str, newest: &str) -> Result<(), ApiError
 }
 
 /// Applies an upload to `state`, or refuses it as Cloudflare would.
+#[allow(clippy::too_many_arguments)]
 pub fn accept_upload(
     state: &AccountState,
     script: &str,
@@ -709,14 +710,15 @@ pub fn references(state: &AccountState, script: &str) -> crate::cloudflare::type
                     ..
                 } => {
                     let host = script_name.as_deref().unwrap_or(holder);
-                    if host == script && holder != script {
-                        if let Some(ns) = state.namespace_of(host, class_name) {
-                            refs.durable_objects.push(DurableObjectReference {
-                                namespace_id: ns.id.clone(),
-                                namespace_name: format!("{}_{}", ns.script, ns.class),
-                                dependent_service: holder.clone(),
-                            });
-                        }
+                    if host == script
+                        && holder != script
+                        && let Some(ns) = state.namespace_of(host, class_name)
+                    {
+                        refs.durable_objects.push(DurableObjectReference {
+                            namespace_id: ns.id.clone(),
+                            namespace_name: format!("{}_{}", ns.script, ns.class),
+                            dependent_service: holder.clone(),
+                        });
                     }
                 }
                 _ => {}
