@@ -395,11 +395,19 @@ impl Runtime {
         }
         let config = generate_config(state, Storage::Disk(&storage), true);
         let config_path = self.inner.dir.workerd_config();
+        let mut child_slot = lock(&self.inner.child);
+        // An unchanged configuration (a version uploaded but not deployed, a
+        // tag changed) keeps the running process.
+        let running = child_slot
+            .as_mut()
+            .is_some_and(|child| matches!(child.try_wait(), Ok(None)));
+        if running && std::fs::read_to_string(&config_path).is_ok_and(|old| old == config) {
+            return;
+        }
         if let Err(e) = write_atomic(&config_path, config.as_bytes(), false) {
             eprintln!("cfdo edge: {e}");
             return;
         }
-        let mut child_slot = lock(&self.inner.child);
         // Never two workerd on one storage directory: the old one exits first.
         stop_child(&mut child_slot);
         let ports: Vec<u16> = state
