@@ -375,3 +375,25 @@ fn fail_rate_one_answers_every_call_with_a_500_envelope() {
     assert_eq!(body["success"], false);
     assert!(body["errors"][0]["code"].as_i64().is_some());
 }
+
+#[test]
+fn latency_is_added_to_every_api_call() {
+    let edge = Edge::start_with(&["--latency-ms", "300"]);
+    let started = std::time::Instant::now();
+    let (status, _) = edge.get("/workers/scripts");
+    assert_eq!(status, 200);
+    assert!(started.elapsed() >= std::time::Duration::from_millis(300));
+}
+
+#[test]
+fn the_connection_never_shows_its_token() {
+    let edge = Edge::start();
+    let location = cfdo::cli::EdgeLocation {
+        state_dir: Some(edge.state_dir().to_path_buf()),
+        port: None,
+    };
+    let conn = cfdo::edge::ensure_running(&location).unwrap();
+    let shown = format!("{conn:?}");
+    assert!(!shown.contains(&edge.token), "{shown}");
+    assert!(shown.contains(&edge.api), "{shown}");
+}

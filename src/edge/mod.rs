@@ -34,13 +34,23 @@ use state::{ServerInfo, StateDir};
 
 pub use exports::exported_names;
 
-/// How to reach a running edge's API.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// How to reach a running edge's API. Its `Debug` form hides the token.
+#[derive(Clone, PartialEq, Eq)]
 pub struct EdgeConnection {
     /// The API base URL; ends with `/client/v4`.
     pub api_base_url: String,
     pub token: String,
     pub account_id: String,
+}
+
+impl std::fmt::Debug for EdgeConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EdgeConnection")
+            .field("api_base_url", &self.api_base_url)
+            .field("token", &"<redacted>")
+            .field("account_id", &self.account_id)
+            .finish()
+    }
 }
 
 /// Starts the edge in the background when it is not running (as `cfdo edge

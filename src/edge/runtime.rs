@@ -501,3 +501,83 @@ fn stop_child(slot: &mut Option<Child>) {
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::edge::state::{NamespaceRecord, Script, StoredModule, Version};
+
+    fn script(port: u16, bindings: Vec<Binding>) -> Script {
+        let version = Version {
+            id: "v".into(),
+            main_module: "index.js".into(),
+            modules: vec![StoredModule {
+                name: "index.js".into(),
+                content_type: "application/javascript+module".into(),
+                hash: "abc".into(),
+            }],
+            compatibility_date: Some("2026-01-01".into()),
+            bindings,
+            ..Version::default()
+        };
+        Script {
+            port,
+            deployed: "v".into(),
+            versions: vec![version],
+            ..Script::default()
+        }
+    }
+
+    #[test]
+    fn text_literals_escape_quotes_backslashes_and_control_characters() {
+        assert_eq!(text("a\"b\\c\nd\u{1}"), "\"a\\\"b\\\\c\\nd\\x01\"");
+    }
+
+    #[test]
+    fn cross_script_bindings_name_the_host_service_and_storage_is_per_namespace_key() {
+        let mut state = AccountState::default();
+        state.scripts.insert("host".into(), script(9001, vec![]));
+        state.scripts.insert(
+            "client".into(),
+            script(
+                9002,
+                vec![
+                    Binding::DurableObjectNamespace {
+                        name: "C".into(),
+                        class_name: "Counter".into(),
+                        script_name: Some("host".into()),
+                        namespace_id: None,
+                    },
+                    Binding::DurableObjectNamespace {
+                        name: "GONE".into(),
+                        class_name: "Missing".into(),
+                        script_name: Some("host".into()),
+                        namespace_id: None,
+                    },
+                ],
+            ),
+        );
+        state.namespaces.insert(
+            "ns1".into(),
+            NamespaceRecord {
+                id: "ns1".into(),
+                class: "Counter".into(),
+                script: "host".into(),
+                use_sqlite: false,
+            },
+        );
+        let config = generate_config(&state, Storage::Disk(Path::new("/s")), true);
+        assert!(config.contains(
+            "(name = \"C\", durableObjectNamespace = (className = \"Counter\", serviceName = \"script:host\"))"
+        ));
+        assert!(
+            !config.contains("GONE"),
+            "a binding to no namespace is left out"
+        );
+        assert!(
+            config.contains("(className = \"Counter\", uniqueKey = \"ns1\", enableSql = false)")
+        );
+        assert!(config.contains("address = \"127.0.0.1:9002\""));
+        assert!(config.contains("disk = (path = \"/s\", writable = true)"));
+    }
+}
