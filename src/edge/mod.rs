@@ -200,6 +200,33 @@ fn process_alive(pid: u32) -> bool {
     }
 }
 
+/// Whether some process holds the state directory's lock.
+fn lock_held(dir: &StateDir) -> bool {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(dir.lock_file())
+        .ok()
+        .is_some_and(|f| {
+            let free = f.try_lock_exclusive().unwrap_or(false);
+            if free {
+                let _ = FileExt::unlock(&f);
+            }
+            !free
+        })
+}
+
+/// Whether `pid` runs `… edge serve …` (true where that cannot be checked).
+fn is_edge_server(pid: u32) -> bool {
+    match std::fs::read(format!("/proc/{pid}/cmdline")) {
+        Ok(cmdline) => {
+            let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+            args.windows(2).any(|w| w[0] == b"edge" && w[1] == b"serve")
+        }
+        Err(_) => !cfg!(target_os = "linux"),
+    }
+}
+
 /// The running server of `dir`, if it answers its health check.
 fn running(dir: &StateDir) -> Option<ServerInfo> {
     let bytes = std::fs::read(dir.server_file()).ok()?;
@@ -400,30 +427,19 @@ fn status(location: &EdgeLocation, global: &GlobalArgs) -> Result<Outcome> {
 
 fn stop(location: &EdgeLocation, global: &GlobalArgs) -> Result<Outcome> {
     let dir = state_dir(location)?;
+    // Only a live process that holds the state directory's lock and runs
+    // `edge serve` is signalled: a stale server.json never hits another process.
     let info = std::fs::read(dir.server_file())
         .ok()
         .and_then(|b| serde_json::from_slice::<ServerInfo>(&b).ok())
-        .filter(|info| process_alive(info.pid));
+        .filter(|info| process_alive(info.pid) && is_edge_server(info.pid) && lock_held(&dir));
     let Some(info) = info else {
         if !global.quiet {
             println!("edge not running (state in {})", dir.root.display());
         }
         return Ok(Outcome::Success);
     };
-    let lock_free = || {
-        std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(dir.lock_file())
-            .ok()
-            .is_some_and(|f| {
-                let free = f.try_lock_exclusive().unwrap_or(false);
-                if free {
-                    let _ = FileExt::unlock(&f);
-                }
-                free
-            })
-    };
+    let lock_free = || !lock_held(&dir);
     #[cfg(unix)]
     if let Ok(pid) = libc::pid_t::try_from(info.pid) {
         // SAFETY: sends SIGTERM to the edge server recorded in server.json.
@@ -519,7 +535,21 @@ fn serve(args: &EdgeServeArgs) -> Result<Outcome> {
         ));
     }
     let token = dir.token()?;
-    let account = dir.load()?;
+    let mut account = dir.load()?;
+    // A script's port taken by another program since the last run moves to a free one.
+    for (name, script) in account.scripts.iter_mut() {
+        if std::net::TcpListener::bind(("127.0.0.1", script.port)).is_err() {
+            let free = std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .map(|a| a.port())
+                .into_diagnostic()?;
+            eprintln!(
+                "cfdo edge: port {} of script {name} is in use by another program; serving it on {free} instead",
+                script.port
+            );
+            script.port = free;
+        }
+    }
     dir.save(&account)?;
     let workerd = crate::tools::WORKERD.locate()?;
     let port = match args.location.port {
