@@ -397,3 +397,54 @@ fn the_connection_never_shows_its_token() {
     assert!(!shown.contains(&edge.token), "{shown}");
     assert!(shown.contains(&edge.api), "{shown}");
 }
+
+#[test]
+fn a_script_whose_port_was_taken_moves_to_a_free_one_at_start() {
+    let mut edge = Edge::start();
+    let (status, _) = edge.deploy("hello", &fixture("hello.js"), json!([]), None);
+    assert_eq!(status, 200);
+    let old_url = edge.worker_url("hello");
+    let port: u16 = old_url.rsplit(':').next().unwrap().parse().unwrap();
+    edge.stop();
+    let _squatter = std::net::TcpListener::bind(("127.0.0.1", port)).expect("take the port");
+    edge.restart();
+    let new_url = edge.worker_url("hello");
+    assert_ne!(new_url, old_url);
+    assert_eq!(
+        edge.call("hello", "/"),
+        (200, "hello from the edge".to_string())
+    );
+}
+
+#[test]
+fn a_killed_edge_takes_workerd_with_it_and_restarts_with_its_data() {
+    let mut edge = Edge::start();
+    let (status, body) = edge.deploy(
+        "host",
+        &fixture("shared-counter/host.js"),
+        json!([do_binding("COUNTER", "SharedCounter", None)]),
+        Some(new_sqlite("v1", None, &["SharedCounter"])),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(edge.call_json("host", "/increment"), json!({"count": 1}));
+    let url = edge.worker_url("host");
+    let server: Value =
+        serde_json::from_slice(&std::fs::read(edge.state_dir().join("server.json")).unwrap())
+            .unwrap();
+    let pid = server["pid"].as_i64().unwrap();
+    let killed = std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while reqwest::blocking::get(format!("{url}/get")).is_ok() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "workerd outlived its edge"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    edge.restart();
+    assert_eq!(edge.call_json("host", "/get"), json!({"count": 1}));
+}
