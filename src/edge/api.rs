@@ -1,0 +1,1020 @@
+//! The edge's HTTP API: the subset of Cloudflare's `/client/v4` that deploys
+//! use, with Cloudflare's envelope, bearer-token authentication and optional
+//! fault injection (latency, random 500s, rate limiting).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::rules::{self, ApiError, BAD_REQUEST, UploadKind};
+use super::runtime::{Runtime, trial_start};
+use super::state::{AccountState, StateDir, StoredModule};
+use crate::cloudflare::types::{Binding, UploadMetadata, codes};
+
+/// Fault injection settings of `cfdo edge serve`.
+#[derive(Debug, Clone, Default)]
+pub struct Faults {
+    pub latency: Duration,
+    pub fail_rate: f64,
+    /// At most this many requests per window.
+    pub rate_limit: Option<(u32, Duration)>,
+}
+
+pub struct App {
+    pub dir: StateDir,
+    pub token: String,
+    pub workerd: PathBuf,
+    pub newest_date: String,
+    pub state: tokio::sync::Mutex<AccountState>,
+    pub runtime: Runtime,
+    pub faults: Faults,
+    rate_window: std::sync::Mutex<(Instant, u32)>,
+}
+
+impl App {
+    pub fn new(
+        dir: StateDir,
+        token: String,
+        workerd: PathBuf,
+        newest_date: String,
+        state: AccountState,
+        runtime: Runtime,
+        faults: Faults,
+    ) -> Self {
+        App {
+            dir,
+            token,
+            workerd,
+            newest_date,
+            state: tokio::sync::Mutex::new(state),
+            runtime,
+            faults,
+            rate_window: std::sync::Mutex::new((Instant::now(), 0)),
+        }
+    }
+}
+
+type Shared = Arc<App>;
+
+pub fn router(app: Shared) -> Router {
+    let scripts = "/client/v4/accounts/{account}/workers/scripts";
+    let api = Router::new()
+        .route("/client/v4/user/tokens/verify", get(verify_token))
+        .route(scripts, get(list_scripts))
+        .route(
+            &format!("{scripts}/{{script}}"),
+            get(get_script).put(put_script).delete(delete_script),
+        )
+        .route(
+            &format!("{scripts}/{{script}}/settings"),
+            get(get_settings).patch(patch_settings),
+        )
+        .route(
+            &format!("{scripts}/{{script}}/script-settings"),
+            get(get_settings).patch(patch_settings),
+        )
+        .route(
+            &format!("{scripts}/{{script}}/references"),
+            get(get_references),
+        )
+        .route(
+            &format!("{scripts}/{{script}}/subdomain"),
+            get(get_script_subdomain).post(post_script_subdomain),
+        )
+        .route(
+            &format!("{scripts}/{{script}}/versions"),
+            get(list_versions).post(post_version),
+        )
+        .route(
+            &format!("{scripts}/{{script}}/versions/{{version}}"),
+            get(get_version),
+        )
+        .route(
+            &format!("{scripts}/{{script}}/deployments"),
+            get(list_deployments).post(post_deployment),
+        )
+        .route(
+            "/client/v4/accounts/{account}/workers/deployments/by-script/{script}",
+            get(list_deployments),
+        )
+        .route(
+            "/client/v4/accounts/{account}/workers/services/{script}",
+            get(get_service),
+        )
+        .route(
+            "/client/v4/accounts/{account}/workers/durable_objects/namespaces",
+            get(list_namespaces),
+        )
+        .route(
+            "/client/v4/accounts/{account}/workers/subdomain",
+            get(get_account_subdomain),
+        )
+        .fallback(no_route)
+        .layer(middleware::from_fn_with_state(app.clone(), authenticate))
+        .layer(middleware::from_fn_with_state(app.clone(), inject_faults));
+    Router::new()
+        .route("/cfdo/health", get(health))
+        .merge(api)
+        .layer(DefaultBodyLimit::max(128 * 1024 * 1024))
+        .layer(middleware::from_fn(log_request))
+        .with_state(app)
+}
+
+// ---------------------------------------------------------------- envelope
+
+fn ok(result: Value) -> Response {
+    envelope_response(
+        StatusCode::OK,
+        json!({"success": true, "errors": [], "messages": [], "result": result}),
+    )
+}
+
+fn ok_paged(result: Value, page: u32, per_page: u32, count: usize, total: usize) -> Response {
+    let total_pages = if per_page == 0 {
+        0
+    } else {
+        total.div_ceil(per_page as usize)
+    };
+    envelope_response(
+        StatusCode::OK,
+        json!({"success": true, "errors": [], "messages": [], "result": result,
+               "result_info": {"page": page, "per_page": per_page, "count": count,
+                               "total_count": total, "total_pages": total_pages}}),
+    )
+}
+
+fn envelope_response(status: StatusCode, body: Value) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::BAD_REQUEST);
+        envelope_response(
+            status,
+            json!({"success": false, "errors": [{"code": self.code, "message": self.message}],
+                   "messages": [], "result": null}),
+        )
+    }
+}
+
+type ApiResult = Result<Response, ApiError>;
+
+// -------------------------------------------------------------- middleware
+
+async fn log_request(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    if path != "/cfdo/health" {
+        eprintln!(
+            "cfdo edge: {method} {path} -> {} ({} ms)",
+            response.status().as_u16(),
+            started.elapsed().as_millis()
+        );
+    }
+    response
+}
+
+async fn authenticate(State(app): State<Shared>, request: Request, next: Next) -> Response {
+    let given = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    match given {
+        None => ApiError::new(
+            401,
+            codes::AUTH,
+            "Authentication error: send the edge's token as `Authorization: Bearer <token>` (see `cfdo edge env`)",
+        )
+        .into_response(),
+        Some(token) if !constant_time_eq(token.as_bytes(), app.token.as_bytes()) => {
+            ApiError::new(403, codes::AUTH, "Authentication error: unknown API token")
+                .into_response()
+        }
+        Some(_) => next.run(request).await,
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn inject_faults(State(app): State<Shared>, request: Request, next: Next) -> Response {
+    let faults = &app.faults;
+    if !faults.latency.is_zero() {
+        tokio::time::sleep(faults.latency).await;
+    }
+    if let Some((limit, window)) = faults.rate_limit {
+        let retry_after = {
+            let mut slot = app.rate_window.lock().unwrap_or_else(|e| e.into_inner());
+            let now = Instant::now();
+            if now.duration_since(slot.0) >= window {
+                *slot = (now, 0);
+            }
+            slot.1 += 1;
+            (slot.1 > limit).then(|| window.saturating_sub(now.duration_since(slot.0)))
+        };
+        if let Some(wait) = retry_after {
+            let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
+            let mut response = ApiError::new(
+                429,
+                971,
+                "Please wait and consider throttling your request speed",
+            )
+            .into_response();
+            if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+            return response;
+        }
+    }
+    if faults.fail_rate > 0.0 && rand::random::<f64>() < faults.fail_rate {
+        return ApiError::new(
+            500,
+            10013,
+            "An unknown error has occurred (injected by the edge's --fail-rate)",
+        )
+        .into_response();
+    }
+    next.run(request).await
+}
+
+async fn health() -> Response {
+    envelope_response(
+        StatusCode::OK,
+        json!({"ok": true, "service": "cfdo-edge", "pid": std::process::id()}),
+    )
+}
+
+async fn no_route(method: Method, uri: axum::http::Uri) -> Response {
+    ApiError::new(
+        404,
+        7003,
+        format!(
+            "No route for that URI: {method} {} (not implemented by the local edge)",
+            uri.path()
+        ),
+    )
+    .into_response()
+}
+
+// ------------------------------------------------------------------ helpers
+
+fn check_account(app: &App, state: &AccountState, account: &str) -> Result<(), ApiError> {
+    let _ = app;
+    if account != state.account_id {
+        return Err(ApiError::new(
+            403,
+            codes::AUTH,
+            format!(
+                "Authentication error: this edge's account is {}, not {account}",
+                state.account_id
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn handlers(version: &super::state::Version) -> Vec<String> {
+    if version.exported.iter().any(|e| e == "default") {
+        vec!["fetch".to_string()]
+    } else {
+        Vec::new()
+    }
+}
+
+fn script_info(name: &str, script: &super::state::Script) -> Value {
+    let current = script.current();
+    json!({
+        "id": name,
+        "etag": script.etag,
+        "tags": script.tags,
+        "migration_tag": script.migration_tag,
+        "compatibility_date": current.and_then(|v| v.compatibility_date.clone()),
+        "compatibility_flags": current.map(|v| v.compatibility_flags.clone()).unwrap_or_default(),
+        "created_on": script.created_on,
+        "modified_on": script.modified_on,
+        "handlers": current.map(handlers).unwrap_or_default(),
+        "has_modules": true,
+        "usage_model": "standard",
+        "last_deployed_from": "api",
+    })
+}
+
+/// Bindings as the settings endpoint shows them: secrets without their text,
+/// namespace bindings with the namespace id.
+fn public_bindings(state: &AccountState, holder: &str, bindings: &[Binding]) -> Vec<Binding> {
+    bindings
+        .iter()
+        .map(|b| match b {
+            Binding::SecretText { name, .. } => Binding::SecretText {
+                name: name.clone(),
+                text: None,
+            },
+            Binding::DurableObjectNamespace {
+                name,
+                class_name,
+                script_name,
+                ..
+            } => Binding::DurableObjectNamespace {
+                name: name.clone(),
+                class_name: class_name.clone(),
+                script_name: script_name.clone(),
+                namespace_id: state
+                    .namespace_of(script_name.as_deref().unwrap_or(holder), class_name)
+                    .map(|n| n.id.clone()),
+            },
+            other => other.clone(),
+        })
+        .collect()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(0)
+}
+
+struct ParsedUpload {
+    metadata: UploadMetadata,
+    modules: Vec<(String, String, Vec<u8>)>,
+}
+
+async fn parse_upload(mut multipart: Multipart) -> Result<ParsedUpload, ApiError> {
+    let mut metadata = None;
+    let mut modules = Vec::new();
+    loop {
+        let field = match multipart.next_field().await {
+            Ok(Some(field)) => field,
+            Ok(None) => break,
+            Err(e) => {
+                return Err(ApiError::bad_request(
+                    BAD_REQUEST,
+                    format!("malformed multipart upload: {e}"),
+                ));
+            }
+        };
+        let name = field.name().unwrap_or("").to_string();
+        let file_name = field.file_name().map(str::to_string);
+        let content_type = field.content_type().map(str::to_string);
+        let bytes = field.bytes().await.map_err(|e| {
+            ApiError::bad_request(
+                BAD_REQUEST,
+                format!("cannot read upload part '{name}': {e}"),
+            )
+        })?;
+        if name == "metadata" {
+            let parsed: UploadMetadata = serde_json::from_slice(&bytes).map_err(|e| {
+                ApiError::bad_request(
+                    BAD_REQUEST,
+                    format!("the metadata part is not valid upload metadata: {e}"),
+                )
+            })?;
+            metadata = Some(parsed);
+            continue;
+        }
+        let module_name = file_name.filter(|f| !f.is_empty()).unwrap_or(name);
+        let content_type = content_type.unwrap_or_else(|| {
+            if module_name.ends_with(".wasm") {
+                "application/wasm".to_string()
+            } else if module_name.ends_with(".js") || module_name.ends_with(".mjs") {
+                "application/javascript+module".to_string()
+            } else {
+                "application/octet-stream".to_string()
+            }
+        });
+        modules.push((module_name, content_type, bytes.to_vec()));
+    }
+    let Some(metadata) = metadata else {
+        return Err(ApiError::bad_request(
+            BAD_REQUEST,
+            "the upload has no 'metadata' part",
+        ));
+    };
+    Ok(ParsedUpload { metadata, modules })
+}
+
+fn store_modules(
+    app: &App,
+    modules: &[(String, String, Vec<u8>)],
+) -> Result<(Vec<StoredModule>, BTreeMap<String, String>), ApiError> {
+    let mut stored = Vec::new();
+    let mut texts = BTreeMap::new();
+    for (name, content_type, bytes) in modules {
+        let hash = app
+            .dir
+            .store_module(bytes)
+            .map_err(|e| ApiError::new(500, 10013, format!("cannot store module '{name}': {e}")))?;
+        if content_type.contains("javascript") {
+            texts.insert(name.clone(), String::from_utf8_lossy(bytes).to_string());
+        }
+        stored.push(StoredModule {
+            name: name.clone(),
+            content_type: content_type.clone(),
+            hash,
+        });
+    }
+    Ok((stored, texts))
+}
+
+/// Test-starts `candidate` in workerd; a failure is Cloudflare's 10021.
+async fn trial(app: &Shared, candidate: &AccountState, script: &str) -> Result<(), ApiError> {
+    let dir = app.dir.clone();
+    let workerd = app.workerd.clone();
+    let candidate = candidate.clone();
+    let result = tokio::task::spawn_blocking(move || trial_start(&dir, &workerd, &candidate))
+        .await
+        .map_err(|e| ApiError::new(500, 10013, format!("trial start failed: {e}")))?;
+    result.map_err(|message| {
+        ApiError::bad_request(
+            codes::SCRIPT_STARTUP,
+            format!("Script startup failed for '{script}': {message}"),
+        )
+    })
+}
+
+/// Saves `next` as the account, has workerd serve it, and waits until it does.
+async fn commit(
+    app: &Shared,
+    mut guard: tokio::sync::MutexGuard<'_, AccountState>,
+    next: AccountState,
+    deleted_namespaces: Vec<String>,
+) -> Result<(), ApiError> {
+    app.dir
+        .save(&next)
+        .map_err(|e| ApiError::new(500, 10013, format!("cannot save the edge state: {e}")))?;
+    *guard = next.clone();
+    let generation = app.runtime.request(next);
+    drop(guard);
+    app.runtime.wait_served(generation).await;
+    for id in deleted_namespaces {
+        let _ = std::fs::remove_dir_all(app.dir.namespace_storage(&id));
+    }
+    Ok(())
+}
+
+// ----------------------------------------------------------------- handlers
+
+async fn verify_token() -> Response {
+    ok(json!({"id": "cfdo-edge-token", "status": "active"}))
+}
+
+async fn list_scripts(State(app): State<Shared>, Path(account): Path<String>) -> ApiResult {
+    let state = app.state.lock().await;
+    check_account(&app, &state, &account)?;
+    let list: Vec<Value> = state
+        .scripts
+        .iter()
+        .map(|(name, script)| script_info(name, script))
+        .collect();
+    Ok(ok(Value::Array(list)))
+}
+
+async fn get_script(
+    State(app): State<Shared>,
+    Path((account, script)): Path<(String, String)>,
+) -> ApiResult {
+    let state = app.state.lock().await;
+    check_account(&app, &state, &account)?;
+    let entry = state
+        .scripts
+        .get(&script)
+        .ok_or_else(|| ApiError::script_not_found(&script))?;
+    let version = entry
+        .current()
+        .ok_or_else(|| ApiError::script_not_found(&script))?;
+    let main = version
+        .modules
+        .iter()
+        .find(|m| m.name == version.main_module)
+        .ok_or_else(|| ApiError::script_not_found(&script))?;
+    let content = std::fs::read(app.dir.module_path(&main.hash))
+        .map_err(|e| ApiError::new(500, 10013, format!("cannot read module: {e}")))?;
+    Ok((
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, main.content_type.clone())],
+        Body::from(content),
+    )
+        .into_response())
+}
+
+async fn put_script(
+    State(app): State<Shared>,
+    Path((account, script)): Path<(String, String)>,
+    multipart: Multipart,
+) -> ApiResult {
+    upload(app, account, script, multipart, UploadKind::Script).await
+}
+
+async fn post_version(
+    State(app): State<Shared>,
+    Path((account, script)): Path<(String, String)>,
+    multipart: Multipart,
+) -> ApiResult {
+    upload(app, account, script, multipart, UploadKind::Version).await
+}
+
+async fn upload(
+    app: Shared,
+    account: String,
+    script: String,
+    multipart: Multipart,
+    kind: UploadKind,
+) -> ApiResult {
+    let parsed = parse_upload(multipart).await?;
+    let state = app.state.lock().await;
+    check_account(&app, &state, &account)?;
+    let (stored, texts) = store_modules(&app, &parsed.modules)?;
+    let accepted = rules::accept_upload(
+        &state,
+        &script,
+        &parsed.metadata,
+        stored,
+        &texts,
+        kind,
+        &app.newest_date,
+        free_port,
+    )?;
+    if kind == UploadKind::Script {
+        trial(&app, &accepted.state, &script).await?;
+    } else {
+        // A version is checked alone, as if deployed.
+        let mut candidate = accepted.state.clone();
+        if let Some(entry) = candidate.scripts.get_mut(&script) {
+            entry.deployed = accepted.version_id.clone();
+        }
+        trial(&app, &candidate, &script).await?;
+    }
+    let next = accepted.state;
+    let entry = next
+        .scripts
+        .get(&script)
+        .ok_or_else(|| ApiError::script_not_found(&script))?;
+    let result = match kind {
+        UploadKind::Script => {
+            let mut info = script_info(&script, entry);
+            info["available_on_subdomain"] = json!(entry.subdomain_enabled);
+            info["deployment_id"] = json!(entry.deployments.last().map(|d| d.id.clone()));
+            info["startup_time_ms"] = json!(0);
+            info
+        }
+        UploadKind::Version => entry
+            .versions
+            .iter()
+            .find(|v| v.id == accepted.version_id)
+            .map(|v| version_json(&next, &script, v))
+            .unwrap_or(Value::Null),
+    };
+    commit(&app, state, next, accepted.deleted_namespaces).await?;
+    Ok(ok(result))
+}
+
+fn version_json(state: &AccountState, script: &str, version: &super::state::Version) -> Value {
+    json!({
+        "id": version.id,
+        "number": version.number,
+        "metadata": {
+            "created_on": version.created_on,
+            "modified_on": version.created_on,
+            "source": version.source,
+            "author_email": "edge@localhost",
+        },
+        "annotations": version.annotations,
+        "resources": {
+            "script": {"etag": version.id, "handlers": handlers(version)},
+            "script_runtime": {
+                "compatibility_date": version.compatibility_date,
+                "compatibility_flags": version.compatibility_flags,
+                "usage_model": "standard",
+            },
+            "bindings": public_bindings(state, script, &version.bindings),
+        },
+        "startup_time_ms": 0,
+    })
+}
+
+#[derive(Deserialize)]
+struct DeleteQuery {
+    #[serde(default)]
+    force: Option<String>,
+}
+
+async fn delete_script(
+    State(app): State<Shared>,
+    Path((account, script)): Path<(String, String)>,
+    Query(query): Query<DeleteQuery>,
+) -> ApiResult {
+    let state = app.state.lock().await;
+    check_account(&app, &state, &account)?;
+    let force = matches!(query.force.as_deref(), Some("true") | Some("1") | Some(""));
+    let (next, deleted) = rules::accept_delete(&state, &script, force)?;
+    commit(&app, state, next, deleted).await?;
+    Ok(ok(json!({"id": script})))
+}
+
+async fn get_settings(
+    State(app): State<Shared>,
+    Path((account, script)): Path<(String, String)>,
+) -> ApiResult {
+    let state = app.state.lock().await;
+    check_account(&app, &state, &account)?;
+    settings_json(&state, &script).map(ok)
+}
+
+fn settings_json(state: &AccountState, script: &str) -> Result<Value, ApiError> {
+    let entry = state
+        .scripts
+        .get(script)
+        .ok_or_else(|| ApiError::script_not_found(script))?;
+    let version = entry.current();
+    Ok(json!({
+        "bindings": version.map(|v| public_bindings(state, script, &v.bindings)).unwrap_or_default(),
+        "compatibility_date": version.and_then(|v| v.compatibility_date.clone()),
+        "compatibility_flags": version.map(|v| v.compatibility_flags.clone()).unwrap_or_default(),
+        "tags": entry.tags,
+        "logpush": false,
+        "placement": {},
+        "tail_consumers": [],
+        "usage_model": "standard",
+        "observability": {"enabled": false},
+        "migration_tag": entry.migration_tag,
+    }))
+}
+
+async fn patch_settings(
+    State(app): State<Shared>,
+    Path((account, script)): Path<(String, String)>,
+    request: Request,
+) -> ApiResult {
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let body = axum::body::to_bytes(request.into_body(), 16 * 1024 * 1024)
+        .await
+        .map_err(|e| ApiError::bad_request(BAD_REQUEST, format!("cannot read the body: {e}")))?;
+    let settings: Value = if content_type.starts_with("multipart/form-data") {
+        settings_from_multipart(&content_type, &body)?
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            ApiError::bad_request(BAD_REQUEST, format!("the settings are not valid JSON: {e}"))
+        })?
+    };
+    let state = app.state.lock().await;
+    check_account(&app, &state, &account)?;
+    let mut next = state.clone();
+    let entry = next
+        .scripts
+        .get_mut(&script)
+        .ok_or_else(|| ApiError::script_not_found(&script))?;
+    if let Some(tags) = settings.get("tags")
+        && !tags.is_null()
+    {
+        entry.tags = serde_json::from_value(tags.clone()).map_err(|e| {
+            ApiError::bad_request(BAD_REQUEST, format!("tags must be a list of strings: {e}"))
+        })?;
+    }
+    if settings.get("bindings").is_some() {
+        return Err(ApiError::bad_request(
+            BAD_REQUEST,
+            "changing bindings through settings is not supported by the local edge: upload the script",
+        ));
+    }
+    let result = settings_json(&next, &script)?;
+    app.dir
+        .save(&next)
+        .map_err(|e| ApiError::new(500, 10013, format!("cannot save the edge state: {e}")))?;
+    let mut guard = state;
+    *guard = next;
+    Ok(ok(result))
+}
+
+/// The `settings` part of a multipart settings PATCH.
+fn settings_from_multipart(content_type: &str, body: &[u8]) -> Result<Value, ApiError> {
+    let boundary = content_type
+        .split(';')
+        .filter_map(|p| p.trim().strip_prefix("boundary="))
+        .next()
+        .map(|b| b.trim_matches('"').to_string())
+        .ok_or_else(|| ApiError::bad_request(BAD_REQUEST, "multipart body without a boundary"))?;
+    let text = String::from_utf8_lossy(body);
+    for part in text.split(&format!("--{boundary}")) {
+        if let Some((headers, content)) = part.split_once("\r\n\r\n")
+            && headers.contains("name=\"settings\"")
+        {
+            let content = content.trim_end_matches("\r\n");
+            return serde_json::from_str(content).map_err(|e| {
+                ApiError::bad_request(
+                    BAD_REQUEST,
+                    format!("the settings part is not valid JSON: {e}"),
+                )
+            });
+        }
+    }
+    Err(ApiError::bad_request(
+        BAD_REQUEST,
+        "the multipart body has no 'settings' part",
+    ))
+}
+
+async fn get_references(
+    State(app): State<Shared>,
+    Path((account, script)): Path<(String, String)>,
+) -> ApiResult {
+    let state = app.state.lock().await;
+    check_account(&app, &state, &account)?;
+    if !state.scripts.contains_key(&script) {
+        return Err(ApiError::script_not_found(&script));
+    }
+    let refs = rules::references(&state, &script);
+    Ok(ok(json!({
+        "services": refs.services,
+        "durable_objects": refs.durable_objects,
+        "dispatch_namespace_outbounds": [],
+        "tails": [],
+    })))
+}
+
+async fn get_script_subdomain(
+    State(app): State<Shared>,
+    Path((account, script)): Path<(String, String)>,
+) -> ApiResult {
+    let state = app.state.lock().await;
+    check_account(&app, &state, &account)?;
+    let entry = state
+        .scripts
+        .get(&script)
+        .ok_or_else(|| ApiError::script_not_found(&script))?;
+    Ok(ok(
+        json!({"enabled": entry.subdomain_enabled, "previews_enabled": entry.previews_enabled}),
+    ))
+}
+
+async fn post_script_subdomain(
+    State(app): State<Shared>,
+    Path((account, script)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> ApiResult {
+    let wanted: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(BAD_REQUEST, format!("invalid JSON body: {e}")))?;
+    let mut state = app.state.lock().await;
+    check_account(&app, &state, &account)?;
+    let mut next = state.clone();
+    let entry = next
+        .scripts
+        .get_mut(&script)
+        .ok_or_else(|| ApiError::script_not_found(&script))?;
+    if let Some(enabled) = wanted.get("enabled").and_then(Value::as_bool) {
+        entry.subdomain_enabled = enabled;
+        entry.previews_enabled = enabled;
+    }
+    if let Some(previews) = wanted.get("previews_enabled").and_then(Value::as_bool) {
+        entry.previews_enabled = previews;
+    }
+    let result =
+        json!({"enabled": entry.subdomain_enabled, "previews_enabled": entry.previews_enabled});
+    app.dir
+        .save(&next)
+        .map_err(|e| ApiError::new(500, 10013, format!("cannot save the edge state: {e}")))?;
+    *state = next;
+    Ok(ok(result))
+}
+
+async fn get_account_subdomain(
+    State(app): State<Shared>,
+    Path(account): Path<String>,
+) -> ApiResult {
+    let state = app.state.lock().await;
+    check_account(&app, &state, &account)?;
+    Ok(ok(json!({"subdomain": state.subdomain})))
+}
+
+async fn get_service(
+    State(app): State<Shared>,
+    Path((account, script)): Path<(String, String)>,
+) -> ApiResult {
+    let state = app.state.lock().await;
+    check_account(&app, &state, &account)?;
+    let Some(entry) = state.scripts.get(&script) else {
+        return Err(ApiError::new(
+            404,
+            codes::SERVICE_NOT_FOUND,
+            format!("workers.api.error.service_not_found: service '{script}' does not exist"),
+        ));
+    };
+    let info = script_info(&script, entry);
+    Ok(ok(json!({
+        "id": script,
+        "created_on": entry.created_on,
+        "modified_on": entry.modified_on,
+        "default_environment": {
+            "environment": "production",
+            "created_on": entry.created_on,
+            "modified_on": entry.modified_on,
+            "script": info,
+        },
+        "environments": [{"environment": "production", "created_on": entry.created_on, "modified_on": entry.modified_on}],
+    })))
+}
+
+#[derive(Deserialize)]
+struct PageQuery {
+    page: Option<u32>,
+    per_page: Option<u32>,
+}
+
+async fn list_namespaces(
+    State(app): State<Shared>,
+    Path(account): Path<String>,
+    Query(query): Query<PageQuery>,
+) -> ApiResult {
+    let state = app.state.lock().await;
+    check_account(&app, &state, &account)?;
+    let page = query.page.unwrap_or(1).max(1);
+    let per_page = query.per_page.unwrap_or(20).clamp(1, 1000);
+    let all: Vec<Value> = state
+        .namespaces
+        .values()
+        .map(|n| {
+            json!({"id": n.id, "name": format!("{}_{}", n.script, n.class),
+                   "class": n.class, "script": n.script, "use_sqlite": n.use_sqlite})
+        })
+        .collect();
+    let start = ((page - 1) as usize).saturating_mul(per_page as usize);
+    let items: Vec<Value> = all
+        .iter()
+        .skip(start)
+        .take(per_page as usize)
+        .cloned()
+        .collect();
+    Ok(ok_paged(
+        Value::Array(items.clone()),
+        page,
+        per_page,
+        items.len(),
+        all.len(),
+    ))
+}
+
+async fn list_versions(
+    State(app): State<Shared>,
+    Path((account, script)): Path<(String, String)>,
+) -> ApiResult {
+    let state = app.state.lock().await;
+    check_account(&app, &state, &account)?;
+    let entry = state
+        .scripts
+        .get(&script)
+        .ok_or_else(|| ApiError::script_not_found(&script))?;
+    let items: Vec<Value> = entry
+        .versions
+        .iter()
+        .rev()
+        .map(|v| version_json(&state, &script, v))
+        .collect();
+    Ok(ok(json!({"items": items})))
+}
+
+async fn get_version(
+    State(app): State<Shared>,
+    Path((account, script, version)): Path<(String, String, String)>,
+) -> ApiResult {
+    let state = app.state.lock().await;
+    check_account(&app, &state, &account)?;
+    let entry = state
+        .scripts
+        .get(&script)
+        .ok_or_else(|| ApiError::script_not_found(&script))?;
+    let found = entry
+        .versions
+        .iter()
+        .find(|v| v.id == version)
+        .ok_or_else(|| {
+            ApiError::new(
+                404,
+                10220,
+                format!("version '{version}' of script '{script}' not found"),
+            )
+        })?;
+    Ok(ok(version_json(&state, &script, found)))
+}
+
+fn deployment_json(deployment: &super::state::Deployment) -> Value {
+    json!({
+        "id": deployment.id,
+        "created_on": deployment.created_on,
+        "source": "api",
+        "strategy": "percentage",
+        "author_email": "edge@localhost",
+        "annotations": {"workers/message": deployment.message},
+        "versions": [{"version_id": deployment.version_id, "percentage": 100.0}],
+    })
+}
+
+async fn list_deployments(
+    State(app): State<Shared>,
+    Path((account, script)): Path<(String, String)>,
+) -> ApiResult {
+    let state = app.state.lock().await;
+    check_account(&app, &state, &account)?;
+    let entry = state
+        .scripts
+        .get(&script)
+        .ok_or_else(|| ApiError::script_not_found(&script))?;
+    let items: Vec<Value> = entry
+        .deployments
+        .iter()
+        .rev()
+        .map(deployment_json)
+        .collect();
+    Ok(ok(json!({"deployments": items})))
+}
+
+async fn post_deployment(
+    State(app): State<Shared>,
+    Path((account, script)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> ApiResult {
+    let wanted: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(BAD_REQUEST, format!("invalid JSON body: {e}")))?;
+    let versions = wanted
+        .get("versions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let chosen = versions
+        .iter()
+        .max_by(|a, b| {
+            let pa = a.get("percentage").and_then(Value::as_f64).unwrap_or(0.0);
+            let pb = b.get("percentage").and_then(Value::as_f64).unwrap_or(0.0);
+            pa.total_cmp(&pb)
+        })
+        .and_then(|v| v.get("version_id"))
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .ok_or_else(|| ApiError::bad_request(BAD_REQUEST, "the deployment names no version"))?;
+    let message = wanted
+        .pointer("/annotations/workers~1message")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let state = app.state.lock().await;
+    check_account(&app, &state, &account)?;
+    let mut next = state.clone();
+    let entry = next
+        .scripts
+        .get_mut(&script)
+        .ok_or_else(|| ApiError::script_not_found(&script))?;
+    if !entry.versions.iter().any(|v| v.id == chosen) {
+        return Err(ApiError::new(
+            404,
+            10220,
+            format!("version '{chosen}' of script '{script}' not found"),
+        ));
+    }
+    rules::deploy_version(entry, &chosen, message);
+    let deployment = entry
+        .deployments
+        .last()
+        .map(deployment_json)
+        .unwrap_or(Value::Null);
+    // The version must still fit the account: its bindings and exports.
+    if let Some(version) = next.scripts.get(&script).and_then(|s| s.current()) {
+        for ns in next.namespaces.values() {
+            if ns.script == script && !version.exported.contains(&ns.class) {
+                return Err(ApiError::bad_request(
+                    codes::CLASS_NOT_EXPORTED_LIVE,
+                    format!(
+                        "version {chosen} does not export class '{}' which is depended on by existing Durable Objects",
+                        ns.class
+                    ),
+                ));
+            }
+        }
+    }
+    trial(&app, &next, &script).await?;
+    commit(&app, state, next, Vec::new()).await?;
+    Ok(ok(deployment))
+}
