@@ -129,6 +129,8 @@ pub fn run(cli: Cli) -> Result<Outcome> {
             }
             Ok(Outcome::Success)
         }
-        _ => Err(miette::miette!("not implemented yet")),
+        Command::Plan(args) => crate::deploy::plan(&cli.global, args),
+        Command::Apply(args) => crate::deploy::apply(&cli.global, args),
+        Command::Destroy(args) => crate::deploy::destroy(&cli.global, args),
     }
 }

@@ -6,6 +6,7 @@ pub mod build;
 pub mod cli;
 pub mod cloudflare;
 pub mod commands;
+pub mod deploy;
 pub mod edge;
 pub mod graph;
 pub mod manifest;

@@ -76,7 +76,9 @@ pub async fn execute(
     for step in steps {
         if stop || cancel.load(Ordering::SeqCst) {
             report.interrupted |= cancel.load(Ordering::SeqCst);
-            report.not_applied.extend(step.iter().map(|c| c.script.clone()));
+            report
+                .not_applied
+                .extend(step.iter().map(|c| c.script.clone()));
             continue;
         }
         // Optimistic concurrency: nothing in this level changed since the plan.
@@ -91,9 +93,19 @@ pub async fn execute(
                     }
                     event(reporting, change, "started", None, &progress);
                     let begun = Instant::now();
-                    let result = run_change(client, change, uploads, force_delete).await.map(|()| begun.elapsed());
-                    let outcome = Outcome { script: change.script.clone(), action: change.action, result };
-                    let status = if outcome.result.is_ok() { "done" } else { "failed" };
+                    let result = run_change(client, change, uploads, force_delete)
+                        .await
+                        .map(|()| begun.elapsed());
+                    let outcome = Outcome {
+                        script: change.script.clone(),
+                        action: change.action,
+                        result,
+                    };
+                    let status = if outcome.result.is_ok() {
+                        "done"
+                    } else {
+                        "failed"
+                    };
                     event(reporting, change, status, Some(&outcome), &progress);
                     Some(outcome)
                 }
@@ -103,8 +115,11 @@ pub async fn execute(
             .collect()
             .await;
         let attempted: Vec<&str> = results.iter().map(|o| o.script.as_str()).collect();
-        let skipped: Vec<String> =
-            step.iter().filter(|c| !attempted.contains(&c.script.as_str())).map(|c| c.script.clone()).collect();
+        let skipped: Vec<String> = step
+            .iter()
+            .filter(|c| !attempted.contains(&c.script.as_str()))
+            .map(|c| c.script.clone())
+            .collect();
         if !skipped.is_empty() {
             report.interrupted = true;
             report.not_applied.extend(skipped);
@@ -134,16 +149,25 @@ async fn run_change(
 ) -> std::result::Result<(), String> {
     match change.action {
         Action::NoOp => Ok(()),
-        Action::Delete => client.delete_script(&change.script, force_delete).await.map_err(|e| e.to_string()),
+        Action::Delete => client
+            .delete_script(&change.script, force_delete)
+            .await
+            .map_err(|e| e.to_string()),
         Action::Create | Action::Update | Action::Adopt => {
             let upload = uploads
                 .get(&change.script)
                 .ok_or_else(|| format!("no build output for `{}`", change.script))?;
             let mut metadata = upload.metadata.clone();
             metadata.migrations = change.migration.clone();
-            client.upload_script(&change.script, &metadata, &upload.modules).await.map_err(|e| e.to_string())?;
+            client
+                .upload_script(&change.script, &metadata, &upload.modules)
+                .await
+                .map_err(|e| e.to_string())?;
             if let Some(enabled) = change.workers_dev {
-                client.set_script_subdomain(&change.script, enabled).await.map_err(|e| e.to_string())?;
+                client
+                    .set_script_subdomain(&change.script, enabled)
+                    .await
+                    .map_err(|e| e.to_string())?;
             }
             Ok(())
         }
@@ -158,17 +182,30 @@ async fn check_fingerprints(client: &Client, changes: &ChangeSet, step: &[&Chang
         .map(|s| {
             (
                 s.id.as_str(),
-                Fingerprint { etag: s.etag.clone(), modified_on: s.modified_on.clone(), migration_tag: s.migration_tag.clone() },
+                Fingerprint {
+                    etag: s.etag.clone(),
+                    modified_on: s.modified_on.clone(),
+                    migration_tag: s.migration_tag.clone(),
+                },
             )
         })
         .collect();
     for change in step {
-        let Some(planned) = changes.fingerprints.get(&change.script) else { continue };
+        let Some(planned) = changes.fingerprints.get(&change.script) else {
+            continue;
+        };
         let current = now.get(change.script.as_str());
         if planned.as_ref() != current {
             let describe = |f: Option<&Fingerprint>| match f {
                 None => "absent".to_string(),
-                Some(f) => format!("modified {}", if f.modified_on.is_empty() { &f.etag } else { &f.modified_on }),
+                Some(f) => format!(
+                    "modified {}",
+                    if f.modified_on.is_empty() {
+                        &f.etag
+                    } else {
+                        &f.modified_on
+                    }
+                ),
             };
             return Err(miette!(
                 help = "another deploy or a person changed it; run `cfdo plan` again and apply the new plan",
@@ -195,7 +232,13 @@ fn progress_bar(total: usize, reporting: Reporting) -> Option<indicatif::Progres
     Some(bar)
 }
 
-fn event(reporting: Reporting, change: &Change, status: &str, outcome: Option<&Outcome>, bar: &Option<indicatif::ProgressBar>) {
+fn event(
+    reporting: Reporting,
+    change: &Change,
+    status: &str,
+    outcome: Option<&Outcome>,
+    bar: &Option<indicatif::ProgressBar>,
+) {
     if reporting.json {
         let mut value = serde_json::json!({
             "type": "apply_progress",
@@ -227,7 +270,11 @@ fn event(reporting: Reporting, change: &Change, status: &str, outcome: Option<&O
             change.action.past_tense(),
             d.as_secs_f64()
         ),
-        Err(e) => format!("  {} {}: {e}", paint(Style::Red, "failed", reporting.colour), change.script),
+        Err(e) => format!(
+            "  {} {}: {e}",
+            paint(Style::Red, "failed", reporting.colour),
+            change.script
+        ),
     };
     match bar {
         Some(bar) => {

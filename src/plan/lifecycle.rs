@@ -47,7 +47,13 @@ pub fn migrations(step: MigrationStep, old_tag: Option<&str>) -> Option<Migratio
 }
 
 /// Derives the step for the worker `key` deploying as `script`.
-pub fn derive(manifest: &Manifest, key: &str, script: &str, snapshot: &Snapshot, problems: &mut Vec<Problem>) -> Lifecycle {
+pub fn derive(
+    manifest: &Manifest,
+    key: &str,
+    script: &str,
+    snapshot: &Snapshot,
+    problems: &mut Vec<Problem>,
+) -> Lifecycle {
     let mut lifecycle = Lifecycle::default();
     let declared: Vec<&NamespaceDecl> = manifest.hosted_by(key).collect();
 
@@ -65,7 +71,10 @@ pub fn derive(manifest: &Manifest, key: &str, script: &str, snapshot: &Snapshot,
                 if old.use_sqlite != decl.sqlite {
                     problems.push(storage_switch(decl, old.use_sqlite));
                 }
-                lifecycle.step.renamed_classes.push(RenamedClass { from: from.clone(), to: class.to_string() });
+                lifecycle.step.renamed_classes.push(RenamedClass {
+                    from: from.clone(),
+                    to: class.to_string(),
+                });
                 continue;
             }
         }
@@ -100,10 +109,15 @@ pub fn derive(manifest: &Manifest, key: &str, script: &str, snapshot: &Snapshot,
         let moved_from = snapshot.namespaces.iter().find(|n| {
             n.class == class
                 && n.script != script
-                && manifest.worker_by_script(&n.script).is_some_and(|w| !manifest.hosted_by(&w.key).any(|d| d.class_name == class))
+                && manifest
+                    .worker_by_script(&n.script)
+                    .is_some_and(|w| !manifest.hosted_by(&w.key).any(|d| d.class_name == class))
         });
         if let Some(old) = moved_from {
-            let old_key = manifest.worker_by_script(&old.script).map(|w| w.key.clone()).unwrap_or_default();
+            let old_key = manifest
+                .worker_by_script(&old.script)
+                .map(|w| w.key.clone())
+                .unwrap_or_default();
             problems.push(
                 Problem::new(
                     format!("class `{class}` is hosted by `{}` in the account; moving it to `{script}` would delete its data", old.script),
@@ -127,10 +141,14 @@ pub fn derive(manifest: &Manifest, key: &str, script: &str, snapshot: &Snapshot,
     // Classes in the account that the manifest no longer hosts here.
     for existing in snapshot.namespaces_of(script) {
         let class = existing.class.as_str();
-        let still_hosted = declared.iter().any(|d| d.class_name == class || d.renamed_from.as_deref() == Some(class));
+        let still_hosted = declared
+            .iter()
+            .any(|d| d.class_name == class || d.renamed_from.as_deref() == Some(class));
         let transferred_away = manifest.namespaces.iter().any(|d| {
             d.class_name == class
-                && d.transferred_from.as_deref().is_some_and(|from| from == key || from == script)
+                && d.transferred_from
+                    .as_deref()
+                    .is_some_and(|from| from == key || from == script)
                 && d.host != ScriptRef::Worker(key.to_string())
         });
         if !still_hosted && !transferred_away {
@@ -145,7 +163,11 @@ pub fn derive(manifest: &Manifest, key: &str, script: &str, snapshot: &Snapshot,
 }
 
 fn storage_switch(decl: &NamespaceDecl, existing_sqlite: bool) -> Problem {
-    let (from, to) = if existing_sqlite { ("SQLite", "key-value") } else { ("key-value", "SQLite") };
+    let (from, to) = if existing_sqlite {
+        ("SQLite", "key-value")
+    } else {
+        ("key-value", "SQLite")
+    };
     Problem::new(
         format!("class `{}` exists with {from} storage; it cannot switch to {to} storage", decl.class_name),
         decl.span.clone(),

@@ -18,7 +18,9 @@ use crate::graph::Graph;
 use crate::manifest::{BindingKind, Manifest, Problem, ScriptRef, Worker};
 
 pub use changeset::{Action, Change, ChangeSet, FieldDiff, Fingerprint, Summary};
-use snapshot::{CODE_TAG, CONFIG_TAG, SECRETS_TAG, STACK_TAG, Snapshot, WORKERS_DEV_TAG, tag_value};
+use snapshot::{
+    CODE_TAG, CONFIG_TAG, SECRETS_TAG, STACK_TAG, Snapshot, WORKERS_DEV_TAG, tag_value,
+};
 
 /// What the build step says about one worker's code.
 #[derive(Debug, Clone)]
@@ -43,7 +45,9 @@ pub fn desired_bindings(manifest: &Manifest, worker: &Worker) -> Vec<Binding> {
         .map(|b| match &b.kind {
             BindingKind::DurableObject { namespace } => {
                 let decl = manifest.namespace(namespace);
-                let host = decl.map(|d| manifest.script_name(&d.host)).unwrap_or_default();
+                let host = decl
+                    .map(|d| manifest.script_name(&d.host))
+                    .unwrap_or_default();
                 Binding::DurableObjectNamespace {
                     name: b.name.clone(),
                     class_name: decl.map(|d| d.class_name.clone()).unwrap_or_default(),
@@ -51,12 +55,23 @@ pub fn desired_bindings(manifest: &Manifest, worker: &Worker) -> Vec<Binding> {
                     namespace_id: None,
                 }
             }
-            BindingKind::Service { target } => {
-                Binding::Service { name: b.name.clone(), service: manifest.script_name(target), environment: None }
-            }
-            BindingKind::Text(text) => Binding::PlainText { name: b.name.clone(), text: text.clone() },
-            BindingKind::Json(json) => Binding::Json { name: b.name.clone(), json: json.clone() },
-            BindingKind::Secret { .. } => Binding::SecretText { name: b.name.clone(), text: None },
+            BindingKind::Service { target } => Binding::Service {
+                name: b.name.clone(),
+                service: manifest.script_name(target),
+                environment: None,
+            },
+            BindingKind::Text(text) => Binding::PlainText {
+                name: b.name.clone(),
+                text: text.clone(),
+            },
+            BindingKind::Json(json) => Binding::Json {
+                name: b.name.clone(),
+                json: json.clone(),
+            },
+            BindingKind::Secret { .. } => Binding::SecretText {
+                name: b.name.clone(),
+                text: None,
+            },
         })
         .collect()
 }
@@ -64,7 +79,11 @@ pub fn desired_bindings(manifest: &Manifest, worker: &Worker) -> Vec<Binding> {
 /// A binding as compared and shown: the fields that matter, secrets without value.
 fn binding_summary(binding: &Binding, own_script: &str) -> String {
     match binding {
-        Binding::DurableObjectNamespace { class_name, script_name, .. } => match script_name.as_deref() {
+        Binding::DurableObjectNamespace {
+            class_name,
+            script_name,
+            ..
+        } => match script_name.as_deref() {
             Some(s) if s != own_script => format!("durable object {class_name} of {s}"),
             _ => format!("durable object {class_name}"),
         },
@@ -72,16 +91,26 @@ fn binding_summary(binding: &Binding, own_script: &str) -> String {
         Binding::PlainText { text, .. } => format!("text {}", Value::String(text.clone())),
         Binding::SecretText { .. } => "secret (sensitive)".to_string(),
         Binding::Json { json, .. } => format!("json {json}"),
-        Binding::Other(v) => format!("{} binding", v.get("type").and_then(Value::as_str).unwrap_or("unknown")),
+        Binding::Other(v) => format!(
+            "{} binding",
+            v.get("type").and_then(Value::as_str).unwrap_or("unknown")
+        ),
     }
 }
 
 fn bindings_map(bindings: &[Binding], own_script: &str) -> BTreeMap<String, String> {
-    bindings.iter().map(|b| (b.name().to_string(), binding_summary(b, own_script))).collect()
+    bindings
+        .iter()
+        .map(|b| (b.name().to_string(), binding_summary(b, own_script)))
+        .collect()
 }
 
 /// The hash cfdo tags a script with: its settings as uploaded (secrets by name only).
-fn config_hash(date: Option<&str>, flags: &[String], bindings: &BTreeMap<String, String>) -> String {
+fn config_hash(
+    date: Option<&str>,
+    flags: &[String],
+    bindings: &BTreeMap<String, String>,
+) -> String {
     let mut hasher = Sha256::new();
     hasher.update(date.unwrap_or("").as_bytes());
     hasher.update([0]);
@@ -116,7 +145,13 @@ pub fn secrets_fingerprint(stack: &str, secrets: &BTreeMap<String, String>) -> O
 }
 
 /// The tags cfdo sets on a worker's script.
-pub fn tags_for(stack: &str, code_hash: &str, config: &str, secrets: Option<&str>, workers_dev: bool) -> Vec<String> {
+pub fn tags_for(
+    stack: &str,
+    code_hash: &str,
+    config: &str,
+    secrets: Option<&str>,
+    workers_dev: bool,
+) -> Vec<String> {
     let mut tags = vec![
         format!("{STACK_TAG}{stack}"),
         format!("{CODE_TAG}{}", &code_hash[..code_hash.len().min(16)]),
@@ -146,8 +181,11 @@ pub fn desired_script(
     problems: &mut Vec<Problem>,
 ) -> DesiredScript {
     let bindings = desired_bindings(manifest, worker);
-    let config_hash =
-        config_hash(Some(&worker.compatibility_date), &worker.compatibility_flags, &bindings_map(&bindings, &worker.script));
+    let config_hash = config_hash(
+        Some(&worker.compatibility_date),
+        &worker.compatibility_flags,
+        &bindings_map(&bindings, &worker.script),
+    );
     let mut secrets = BTreeMap::new();
     for b in &worker.bindings {
         if let BindingKind::Secret { env_var } = &b.kind {
@@ -167,11 +205,20 @@ pub fn desired_script(
         }
     }
     let secrets_fingerprint = secrets_fingerprint(&manifest.stack, &secrets);
-    DesiredScript { bindings, config_hash, secrets, secrets_fingerprint }
+    DesiredScript {
+        bindings,
+        config_hash,
+        secrets,
+        secrets_fingerprint,
+    }
 }
 
 fn fingerprint(info: &ScriptInfo) -> Fingerprint {
-    Fingerprint { etag: info.etag.clone(), modified_on: info.modified_on.clone(), migration_tag: info.migration_tag.clone() }
+    Fingerprint {
+        etag: info.etag.clone(),
+        modified_on: info.modified_on.clone(),
+        migration_tag: info.migration_tag.clone(),
+    }
 }
 
 fn short(hash: &str) -> String {
@@ -210,7 +257,15 @@ pub fn plan(
                     let found = if built.exports.is_empty() {
                         "it exports no classes".to_string()
                     } else {
-                        format!("it exports {}", built.exports.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", "))
+                        format!(
+                            "it exports {}",
+                            built
+                                .exports
+                                .iter()
+                                .map(|c| format!("`{c}`"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )
                     };
                     problems.push(
                         Problem::new(
@@ -232,16 +287,33 @@ pub fn plan(
             }
         }
 
-        let life = lifecycle::derive(manifest, &worker.key, &worker.script, snapshot, &mut problems);
+        let life = lifecycle::derive(
+            manifest,
+            &worker.key,
+            &worker.script,
+            snapshot,
+            &mut problems,
+        );
         let level = graph.level_of(&worker.key).unwrap_or(0);
-        let code_hash = code.get(&worker.key).map(|c| c.hash.clone()).unwrap_or_default();
+        let code_hash = code
+            .get(&worker.key)
+            .map(|c| c.hash.clone())
+            .unwrap_or_default();
         let mut notes: Vec<String> = Vec::new();
 
         let (action, fields, drift, workers_dev) = match info {
             None => {
                 let mut fields = vec![
-                    FieldDiff { field: "code".into(), before: None, after: Some(short(&code_hash)) },
-                    FieldDiff { field: "compatibility_date".into(), before: None, after: Some(worker.compatibility_date.clone()) },
+                    FieldDiff {
+                        field: "code".into(),
+                        before: None,
+                        after: Some(short(&code_hash)),
+                    },
+                    FieldDiff {
+                        field: "compatibility_date".into(),
+                        before: None,
+                        after: Some(worker.compatibility_date.clone()),
+                    },
                 ];
                 if !worker.compatibility_flags.is_empty() {
                     fields.push(FieldDiff {
@@ -251,24 +323,45 @@ pub fn plan(
                     });
                 }
                 for (name, summary) in bindings_map(&desired.bindings, &worker.script) {
-                    fields.push(FieldDiff { field: format!("binding {name}"), before: None, after: Some(summary) });
+                    fields.push(FieldDiff {
+                        field: format!("binding {name}"),
+                        before: None,
+                        after: Some(summary),
+                    });
                 }
                 if worker.workers_dev {
-                    fields.push(FieldDiff { field: "workers_dev".into(), before: None, after: Some("true".into()) });
+                    fields.push(FieldDiff {
+                        field: "workers_dev".into(),
+                        before: None,
+                        after: Some("true".into()),
+                    });
                 }
                 let drift = if stack_deployed {
-                    vec![format!("`{}` is missing from the account although the stack is deployed (deleted outside cfdo?)", worker.script)]
+                    vec![format!(
+                        "`{}` is missing from the account although the stack is deployed (deleted outside cfdo?)",
+                        worker.script
+                    )]
                 } else {
                     Vec::new()
                 };
-                (Action::Create, fields, drift, worker.workers_dev.then_some(true))
+                (
+                    Action::Create,
+                    fields,
+                    drift,
+                    worker.workers_dev.then_some(true),
+                )
             }
             Some(info) => {
-                let settings = snapshot.settings.get(&worker.script).cloned().unwrap_or_default();
+                let settings = snapshot
+                    .settings
+                    .get(&worker.script)
+                    .cloned()
+                    .unwrap_or_default();
                 let owner = tag_value(info, STACK_TAG);
                 let (fields, drift) = diff_script(worker, info, &settings, &desired, &code_hash);
                 let remote_dev = tag_value(info, WORKERS_DEV_TAG).map(|v| v == "true");
-                let workers_dev = (remote_dev != Some(worker.workers_dev)).then_some(worker.workers_dev);
+                let workers_dev =
+                    (remote_dev != Some(worker.workers_dev)).then_some(worker.workers_dev);
                 let action = match owner {
                     Some(owner) if owner == manifest.stack => {
                         if fields.is_empty() && life.step.is_empty() && workers_dev.is_none() {
@@ -314,11 +407,20 @@ pub fn plan(
     }
 
     // Scripts the stack owns that the manifest no longer has: deleted, data with them.
-    let orphans: Vec<&ScriptInfo> =
-        snapshot.owned_by(&manifest.stack).filter(|s| manifest.worker_by_script(&s.id).is_none()).collect();
+    let orphans: Vec<&ScriptInfo> = snapshot
+        .owned_by(&manifest.stack)
+        .filter(|s| manifest.worker_by_script(&s.id).is_none())
+        .collect();
     for orphan in orphans {
         fingerprints.insert(orphan.id.clone(), Some(fingerprint(orphan)));
-        changes.push(delete_change(manifest, snapshot, &orphan.id, None, 2, &mut problems));
+        changes.push(delete_change(
+            manifest,
+            snapshot,
+            &orphan.id,
+            None,
+            2,
+            &mut problems,
+        ));
     }
 
     if !problems.is_empty() {
@@ -352,11 +454,9 @@ fn delete_change(
     for ns in snapshot.namespaces_of(script) {
         data_loss.push(format!("deletes Durable Object class `{}` of `{script}` (namespace {}) and all of its stored data", ns.class, ns.id));
         // A namespace the manifest protects may not be deleted, whatever the plan.
-        if let Some(decl) = manifest
-            .namespaces
-            .iter()
-            .find(|d| d.protect && d.class_name == ns.class && manifest.script_name(&d.host) == script)
-        {
+        if let Some(decl) = manifest.namespaces.iter().find(|d| {
+            d.protect && d.class_name == ns.class && manifest.script_name(&d.host) == script
+        }) {
             problems.push(
                 Problem::new(
                     format!("this plan would delete protected namespace `{}` (class `{}` of `{script}`)", decl.key, ns.class),
@@ -403,7 +503,10 @@ fn diff_script(
             after: Some(short(code_hash)),
         });
     }
-    let remote_date = settings.compatibility_date.clone().or_else(|| info.compatibility_date.clone());
+    let remote_date = settings
+        .compatibility_date
+        .clone()
+        .or_else(|| info.compatibility_date.clone());
     if remote_date.as_deref() != Some(worker.compatibility_date.as_str()) {
         fields.push(FieldDiff {
             field: "compatibility_date".into(),
@@ -411,7 +514,11 @@ fn diff_script(
             after: Some(worker.compatibility_date.clone()),
         });
     }
-    let remote_flags = if settings.compatibility_flags.is_empty() { &info.compatibility_flags } else { &settings.compatibility_flags };
+    let remote_flags = if settings.compatibility_flags.is_empty() {
+        &info.compatibility_flags
+    } else {
+        &settings.compatibility_flags
+    };
     let mut a = remote_flags.clone();
     let mut b = worker.compatibility_flags.clone();
     a.sort();
@@ -429,18 +536,29 @@ fn diff_script(
     for name in names {
         let (old, new) = (before.get(name), after.get(name));
         if old != new {
-            fields.push(FieldDiff { field: format!("binding {name}"), before: old.cloned(), after: new.cloned() });
+            fields.push(FieldDiff {
+                field: format!("binding {name}"),
+                before: old.cloned(),
+                after: new.cloned(),
+            });
         }
     }
     let remote_secrets = tag_value(info, SECRETS_TAG);
     if remote_secrets != desired.secrets_fingerprint.as_deref() && !desired.secrets.is_empty() {
-        fields.push(FieldDiff { field: "secrets".into(), before: Some("(sensitive)".into()), after: Some("(sensitive, changed)".into()) });
+        fields.push(FieldDiff {
+            field: "secrets".into(),
+            before: Some("(sensitive)".into()),
+            after: Some("(sensitive, changed)".into()),
+        });
     }
     // Drift: the account's settings are not those cfdo last uploaded.
     if let Some(applied) = tag_value(info, CONFIG_TAG) {
         let actual = config_hash(remote_date.as_deref(), remote_flags, &before);
         if actual != applied {
-            drift.push(format!("the settings of `{}` were changed outside cfdo; apply restores the manifest's", worker.script));
+            drift.push(format!(
+                "the settings of `{}` were changed outside cfdo; apply restores the manifest's",
+                worker.script
+            ));
         }
     }
     (fields, drift)
@@ -452,7 +570,9 @@ fn check_references(manifest: &Manifest, snapshot: &Snapshot, problems: &mut Vec
     for worker in &manifest.workers {
         for b in &worker.bindings {
             match &b.kind {
-                BindingKind::Service { target: ScriptRef::Outside(script) } if !snapshot.scripts.contains_key(script) => {
+                BindingKind::Service {
+                    target: ScriptRef::Outside(script),
+                } if !snapshot.scripts.contains_key(script) => {
                     problems.push(
                         Problem::new(
                             format!("binding `{}` of worker `{}` names script `{script}`, which is neither in this manifest nor in the account", b.name, worker.key),
@@ -463,8 +583,12 @@ fn check_references(manifest: &Manifest, snapshot: &Snapshot, problems: &mut Vec
                     );
                 }
                 BindingKind::DurableObject { namespace } => {
-                    let Some(decl) = manifest.namespace(namespace) else { continue };
-                    let ScriptRef::Outside(host) = &decl.host else { continue };
+                    let Some(decl) = manifest.namespace(namespace) else {
+                        continue;
+                    };
+                    let ScriptRef::Outside(host) = &decl.host else {
+                        continue;
+                    };
                     if !snapshot.scripts.contains_key(host) {
                         problems.push(
                             Problem::new(
@@ -506,9 +630,21 @@ pub fn plan_destroy(
     // Scripts no longer in the manifest first (their clients are unknown to it), then clients before hosts.
     for info in &owned {
         let worker = manifest.worker_by_script(&info.id);
-        let mut change = delete_change(manifest, snapshot, &info.id, worker.map(|w| w.key.as_str()), 0, &mut problems);
+        let mut change = delete_change(
+            manifest,
+            snapshot,
+            &info.id,
+            worker.map(|w| w.key.as_str()),
+            0,
+            &mut problems,
+        );
         change.level = match worker {
-            Some(w) => 1 + destroy_levels.iter().position(|l| l.contains(&w.key)).unwrap_or(0),
+            Some(w) => {
+                1 + destroy_levels
+                    .iter()
+                    .position(|l| l.contains(&w.key))
+                    .unwrap_or(0)
+            }
             None => 0,
         };
         fingerprints.insert(info.id.clone(), Some(fingerprint(info)));

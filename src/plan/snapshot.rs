@@ -39,8 +39,13 @@ impl Snapshot {
     /// Reads the account: the script list, the namespaces, and the settings of `scripts` that exist.
     pub async fn read(client: &Client, scripts: &[String], parallelism: usize) -> Result<Snapshot> {
         let (list, namespaces) = tokio::try_join!(client.list_scripts(), client.list_namespaces())?;
-        let scripts_by_name: BTreeMap<String, ScriptInfo> = list.into_iter().map(|s| (s.id.clone(), s)).collect();
-        let wanted: Vec<String> = scripts.iter().filter(|s| scripts_by_name.contains_key(*s)).cloned().collect();
+        let scripts_by_name: BTreeMap<String, ScriptInfo> =
+            list.into_iter().map(|s| (s.id.clone(), s)).collect();
+        let wanted: Vec<String> = scripts
+            .iter()
+            .filter(|s| scripts_by_name.contains_key(*s))
+            .cloned()
+            .collect();
         let settings: Vec<(String, ScriptSettings)> = stream::iter(wanted)
             .map(|name| async move {
                 match client.script_settings(&name).await? {
@@ -54,20 +59,31 @@ impl Snapshot {
             .try_collect::<Vec<_>>()
             .await
             .map_err(|e: crate::cloudflare::ApiError| miette::Report::new(e))?;
-        Ok(Snapshot { scripts: scripts_by_name, namespaces, settings: settings.into_iter().collect() })
+        Ok(Snapshot {
+            scripts: scripts_by_name,
+            namespaces,
+            settings: settings.into_iter().collect(),
+        })
     }
 
     /// Scripts tagged as owned by `stack`.
     pub fn owned_by<'a>(&'a self, stack: &'a str) -> impl Iterator<Item = &'a ScriptInfo> + 'a {
-        self.scripts.values().filter(move |s| tag_value(s, STACK_TAG) == Some(stack))
+        self.scripts
+            .values()
+            .filter(move |s| tag_value(s, STACK_TAG) == Some(stack))
     }
 
     /// The namespaces hosted by a script.
-    pub fn namespaces_of<'a>(&'a self, script: &'a str) -> impl Iterator<Item = &'a Namespace> + 'a {
+    pub fn namespaces_of<'a>(
+        &'a self,
+        script: &'a str,
+    ) -> impl Iterator<Item = &'a Namespace> + 'a {
         self.namespaces.iter().filter(move |n| n.script == script)
     }
 
     pub fn namespace(&self, script: &str, class: &str) -> Option<&Namespace> {
-        self.namespaces.iter().find(|n| n.script == script && n.class == class)
+        self.namespaces
+            .iter()
+            .find(|n| n.script == script && n.class == class)
     }
 }

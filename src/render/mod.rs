@@ -60,7 +60,9 @@ fn action_style(action: Action) -> Style {
 
 /// The migration as one line per kind of step.
 pub fn migration_lines(change: &Change) -> Vec<String> {
-    let Some(m) = &change.migration else { return Vec::new() };
+    let Some(m) = &change.migration else {
+        return Vec::new();
+    };
     let tag = match (&m.old_tag, &m.new_tag) {
         (Some(old), Some(new)) => format!("{old} -> {new}"),
         (None, Some(new)) => format!("(none) -> {new}"),
@@ -69,30 +71,50 @@ pub fn migration_lines(change: &Change) -> Vec<String> {
     let mut lines = Vec::new();
     for step in &m.steps {
         if !step.new_sqlite_classes.is_empty() {
-            lines.push(format!("new SQLite class {}", step.new_sqlite_classes.join(", ")));
+            lines.push(format!(
+                "new SQLite class {}",
+                step.new_sqlite_classes.join(", ")
+            ));
         }
         if !step.new_classes.is_empty() {
-            lines.push(format!("new key-value class {}", step.new_classes.join(", ")));
+            lines.push(format!(
+                "new key-value class {}",
+                step.new_classes.join(", ")
+            ));
         }
         for r in &step.renamed_classes {
             lines.push(format!("rename class {} -> {} (data kept)", r.from, r.to));
         }
         for t in &step.transferred_classes {
-            lines.push(format!("transfer class {} from {} (data kept)", t.to, t.from_script));
+            lines.push(format!(
+                "transfer class {} from {} (data kept)",
+                t.to, t.from_script
+            ));
         }
         if !step.deleted_classes.is_empty() {
             lines.push(format!("delete class {}", step.deleted_classes.join(", ")));
         }
     }
-    lines.into_iter().map(|l| format!("migration {tag}: {l}")).collect()
+    lines
+        .into_iter()
+        .map(|l| format!("migration {tag}: {l}"))
+        .collect()
 }
 
 /// The human plan: one block per changed script, then the closing counts.
 pub fn plan_text(changes: &ChangeSet, colour: bool) -> String {
     let mut out = String::new();
-    let env = changes.env.as_deref().map(|e| format!(" (env {e})")).unwrap_or_default();
+    let env = changes
+        .env
+        .as_deref()
+        .map(|e| format!(" (env {e})"))
+        .unwrap_or_default();
     let what = if changes.destroy { "destroy" } else { "plan" };
-    out.push_str(&format!("{} for stack {}{env}\n", paint(Style::Bold, what, colour), changes.stack));
+    out.push_str(&format!(
+        "{} for stack {}{env}\n",
+        paint(Style::Bold, what, colour),
+        changes.stack
+    ));
     let mut unchanged = Vec::new();
     for change in &changes.changes {
         if change.is_noop() {
@@ -101,12 +123,28 @@ pub fn plan_text(changes: &ChangeSet, colour: bool) -> String {
         }
         let symbol = change.action.symbol();
         let head = match &change.worker {
-            Some(key) if key != &change.script => format!("{symbol} {} (worker {key}) will be {}", change.script, change.action.past_tense()),
-            _ => format!("{symbol} {} will be {}", change.script, change.action.past_tense()),
+            Some(key) if key != &change.script => format!(
+                "{symbol} {} (worker {key}) will be {}",
+                change.script,
+                change.action.past_tense()
+            ),
+            _ => format!(
+                "{symbol} {} will be {}",
+                change.script,
+                change.action.past_tense()
+            ),
         };
         out.push('\n');
-        out.push_str(&format!("  {}\n", paint(action_style(change.action), &head, colour)));
-        let width = change.fields.iter().map(|f| f.field.len()).max().unwrap_or(0);
+        out.push_str(&format!(
+            "  {}\n",
+            paint(action_style(change.action), &head, colour)
+        ));
+        let width = change
+            .fields
+            .iter()
+            .map(|f| f.field.len())
+            .max()
+            .unwrap_or(0);
         for f in &change.fields {
             let (sym, text) = match (&f.before, &f.after) {
                 (None, Some(after)) => ("+", after.clone()),
@@ -129,19 +167,35 @@ pub fn plan_text(changes: &ChangeSet, colour: bool) -> String {
             out.push_str(&format!("      note: {note}\n"));
         }
         for drift in &change.drift {
-            out.push_str(&format!("      {}\n", paint(Style::Yellow, &format!("drift: {drift}"), colour)));
+            out.push_str(&format!(
+                "      {}\n",
+                paint(Style::Yellow, &format!("drift: {drift}"), colour)
+            ));
         }
         for loss in &change.data_loss {
-            out.push_str(&format!("      {}\n", paint(Style::RedBold, &format!("DATA LOSS: {loss}"), colour)));
+            out.push_str(&format!(
+                "      {}\n",
+                paint(Style::RedBold, &format!("DATA LOSS: {loss}"), colour)
+            ));
         }
     }
     if !unchanged.is_empty() {
-        out.push_str(&format!("\n  {}\n", paint(Style::Dim, &format!("unchanged: {}", unchanged.join(", ")), colour)));
+        out.push_str(&format!(
+            "\n  {}\n",
+            paint(
+                Style::Dim,
+                &format!("unchanged: {}", unchanged.join(", ")),
+                colour
+            )
+        ));
     }
     let s = changes.summary();
     out.push('\n');
     if changes.has_changes() {
-        out.push_str(&format!("Plan: {} to add, {} to change, {} to destroy.\n", s.add, s.change, s.destroy));
+        out.push_str(&format!(
+            "Plan: {} to add, {} to change, {} to destroy.\n",
+            s.add, s.change, s.destroy
+        ));
     } else {
         out.push_str("No changes. The account matches the manifest.\n");
     }

@@ -1,0 +1,617 @@
+//! The plan, apply and destroy commands: the one pipeline from manifest to
+//! applied ChangeSet — model, graph, build, snapshot, plan, render, confirm,
+//! execute — against the Cloudflare API or the local edge.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use miette::{IntoDiagnostic, Result, WrapErr, miette};
+
+use crate::apply::{self, ApplyReport, Reporting, Upload};
+use crate::build::{self, BuildInput, BuiltWorker};
+use crate::cli::{ApplyArgs, DestroyArgs, EdgeLocation, GlobalArgs, PlanArgs, Target};
+use crate::cloudflare::types::{Binding, UploadMetadata};
+use crate::cloudflare::{Client, ClientConfig};
+use crate::commands::{Outcome, use_colour};
+use crate::graph::Graph;
+use crate::manifest::{self, Manifest};
+use crate::plan::snapshot::Snapshot;
+use crate::plan::{self, Action, ChangeSet, CodeInfo, PlanTarget};
+use crate::render::{self, Style, paint};
+
+/// A connected provider: the client and where it points.
+struct Connection {
+    client: Client,
+    target: Target,
+    edge: EdgeLocation,
+}
+
+impl Connection {
+    fn plan_target(&self) -> PlanTarget {
+        PlanTarget {
+            api: self.client.base_url().to_string(),
+            account_id: self.client.account_id().to_string(),
+        }
+    }
+}
+
+/// The target: `--target`, else `cloudflare` when CLOUDFLARE_API_TOKEN is set, else `local`.
+pub fn resolve_target(global: &GlobalArgs) -> Target {
+    global.target.unwrap_or_else(|| {
+        if std::env::var_os("CLOUDFLARE_API_TOKEN").is_some_and(|v| !v.is_empty()) {
+            Target::Cloudflare
+        } else {
+            Target::Local
+        }
+    })
+}
+
+fn connect(global: &GlobalArgs, edge: &EdgeLocation, manifest: &Manifest) -> Result<Connection> {
+    let target = resolve_target(global);
+    let mut config = match target {
+        Target::Local => {
+            let edge_conn = crate::edge::ensure_running(edge)?;
+            ClientConfig::new(
+                edge_conn.api_base_url,
+                edge_conn.token,
+                edge_conn.account_id,
+            )
+        }
+        Target::Cloudflare => {
+            let account = manifest.account_id.clone();
+            ClientConfig::from_lookup(|name| {
+                let from_env = std::env::var(name).ok().filter(|v| !v.is_empty());
+                if name == "CLOUDFLARE_ACCOUNT_ID" {
+                    from_env.or_else(|| account.clone())
+                } else {
+                    from_env
+                }
+            })?
+        }
+    };
+    config.verbose = global.verbose > 0;
+    Ok(Connection {
+        client: Client::new(config)?,
+        target,
+        edge: edge.clone(),
+    })
+}
+
+fn load(global: &GlobalArgs) -> Result<(Manifest, Graph)> {
+    let manifest = manifest::load(&global.manifest, global.env.as_deref())?;
+    let graph = Graph::new(&manifest).map_err(|p| miette::Report::new(manifest.errors(vec![p])))?;
+    Ok((manifest, graph))
+}
+
+/// Builds every worker (all or nothing).
+fn build_workers(manifest: &Manifest) -> Result<BTreeMap<String, BuiltWorker>> {
+    let inputs: Vec<BuildInput> = manifest
+        .workers
+        .iter()
+        .map(|w| BuildInput {
+            worker: w.key.clone(),
+            main: w.main.clone(),
+            root: manifest.dir.clone(),
+            no_bundle: w.no_bundle,
+            build_command: w.build.clone(),
+        })
+        .collect();
+    let built = build::build_all(&inputs)?;
+    Ok(built.into_iter().map(|b| (b.worker.clone(), b)).collect())
+}
+
+fn code_info(built: &BTreeMap<String, BuiltWorker>) -> BTreeMap<String, CodeInfo> {
+    built
+        .iter()
+        .map(|(k, b)| {
+            (
+                k.clone(),
+                CodeInfo {
+                    hash: b.hash.clone(),
+                    exports: b.exports.clone(),
+                    entry: b.entry.clone(),
+                },
+            )
+        })
+        .collect()
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .into_diagnostic()
+        .wrap_err("cannot start the async runtime")
+}
+
+fn secret_from_env(var: &str) -> Option<String> {
+    std::env::var(var).ok()
+}
+
+/// Reads the account and plans against it.
+async fn compute_plan(
+    conn: &Connection,
+    manifest: &Manifest,
+    graph: &Graph,
+    built: &BTreeMap<String, BuiltWorker>,
+    parallelism: usize,
+) -> Result<ChangeSet> {
+    // One clear error before anything else when the token is bad (F13).
+    conn.client.verify_token().await?;
+    let scripts: Vec<String> = manifest.workers.iter().map(|w| w.script.clone()).collect();
+    let snapshot = Snapshot::read(&conn.client, &scripts, parallelism).await?;
+    let changes = plan::plan(
+        manifest,
+        graph,
+        &code_info(built),
+        &snapshot,
+        &conn.plan_target(),
+        &secret_from_env,
+    )?;
+    Ok(changes)
+}
+
+fn reporting(global: &GlobalArgs) -> Reporting {
+    Reporting {
+        json: global.json,
+        quiet: global.quiet,
+        colour: use_colour(global),
+    }
+}
+
+fn show_plan(global: &GlobalArgs, changes: &ChangeSet) {
+    if global.json {
+        render::plan_json(changes);
+    } else if !global.quiet || changes.has_changes() {
+        print!("{}", render::plan_text(changes, use_colour(global)));
+        let _ = std::io::stdout().flush();
+    }
+}
+
+/// `cfdo plan`
+pub fn plan(global: &GlobalArgs, args: &PlanArgs) -> Result<Outcome> {
+    let (manifest, graph) = load(global)?;
+    let built = build_workers(&manifest)?;
+    let conn = connect(global, &args.edge, &manifest)?;
+    let changes = runtime()?.block_on(compute_plan(&conn, &manifest, &graph, &built, 10))?;
+    show_plan(global, &changes);
+    if let Some(path) = &args.out {
+        save_plan(path, &changes)?;
+        if !global.json && !global.quiet {
+            println!(
+                "Saved the plan to {}; apply it with `cfdo apply {}`.",
+                path.display(),
+                path.display()
+            );
+        }
+    }
+    Ok(if args.detailed_exitcode && changes.has_changes() {
+        Outcome::ChangesPresent
+    } else {
+        Outcome::Success
+    })
+}
+
+fn save_plan(path: &Path, changes: &ChangeSet) -> Result<()> {
+    let text = serde_json::to_string_pretty(changes).into_diagnostic()?;
+    let tmp = path.with_extension("partial");
+    std::fs::write(&tmp, text + "\n")
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .into_diagnostic()
+        .wrap_err_with(|| format!("cannot write the plan to {}", path.display()))
+}
+
+fn read_plan(path: &Path) -> Result<ChangeSet> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        miette!(
+            help = "name a file written by `cfdo plan --out`",
+            "cannot read plan {}: {e}",
+            path.display()
+        )
+    })?;
+    let changes: ChangeSet = serde_json::from_str(&text).map_err(|e| {
+        miette!(
+            help = "write a new plan with `cfdo plan --out FILE`",
+            "{} is not a cfdo plan: {e}",
+            path.display()
+        )
+    })?;
+    if changes.format_version != plan::changeset::PLAN_FORMAT_VERSION {
+        return Err(miette!(
+            help = "write a new plan with this version of cfdo",
+            "{} has plan format {}, this cfdo reads format {}",
+            path.display(),
+            changes.format_version,
+            plan::changeset::PLAN_FORMAT_VERSION
+        ));
+    }
+    Ok(changes)
+}
+
+/// A saved plan must be for this stack, this target, this code and these secrets.
+fn check_saved_plan(
+    saved: &ChangeSet,
+    manifest: &Manifest,
+    conn: &Connection,
+    built: &BTreeMap<String, BuiltWorker>,
+) -> Result<()> {
+    let stale = |what: String| {
+        Err(miette!(
+            help = "run `cfdo plan --out FILE` again and apply the new plan",
+            "the saved plan no longer applies: {what}"
+        ))
+    };
+    if saved.stack != manifest.stack || saved.env != manifest.env {
+        return stale(format!(
+            "it is for stack {} and this manifest is stack {}",
+            saved.stack, manifest.stack
+        ));
+    }
+    if saved.api != conn.client.base_url() || saved.account_id != conn.client.account_id() {
+        return stale(format!(
+            "it was planned against {} (account {}), not this target",
+            saved.api, saved.account_id
+        ));
+    }
+    for change in &saved.changes {
+        let Some(key) = &change.worker else { continue };
+        if let (Some(planned), Some(now)) = (&change.code_hash, built.get(key).map(|b| &b.hash)) {
+            if change.action != Action::Delete && planned != now {
+                return stale(format!("the code of worker `{key}` changed since the plan"));
+            }
+        }
+    }
+    for worker in &manifest.workers {
+        let mut ignore = Vec::new();
+        let desired = plan::desired_script(manifest, worker, &secret_from_env, &mut ignore);
+        if saved.secret_fingerprints.get(&worker.script) != desired.secrets_fingerprint.as_ref() {
+            return stale(format!(
+                "a secret of worker `{}` changed since the plan",
+                worker.key
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The upload of every worker the plan creates, updates or adopts, secrets filled in.
+fn uploads(
+    manifest: &Manifest,
+    built: &BTreeMap<String, BuiltWorker>,
+    changes: &ChangeSet,
+) -> Result<BTreeMap<String, Upload>> {
+    let mut out = BTreeMap::new();
+    for change in &changes.changes {
+        if !matches!(
+            change.action,
+            Action::Create | Action::Update | Action::Adopt
+        ) {
+            continue;
+        }
+        let Some(worker) = change.worker.as_deref().and_then(|k| manifest.worker(k)) else {
+            continue;
+        };
+        let Some(code) = built.get(&worker.key) else {
+            continue;
+        };
+        let mut problems = Vec::new();
+        let desired = plan::desired_script(manifest, worker, &secret_from_env, &mut problems);
+        if !problems.is_empty() {
+            return Err(miette::Report::new(manifest.errors(problems)));
+        }
+        let bindings = desired
+            .bindings
+            .into_iter()
+            .map(|b| match b {
+                Binding::SecretText { name, .. } => {
+                    let text = desired.secrets.get(&name).cloned();
+                    Binding::SecretText { name, text }
+                }
+                other => other,
+            })
+            .collect();
+        let metadata = UploadMetadata {
+            main_module: Some(code.main_module.clone()),
+            compatibility_date: Some(worker.compatibility_date.clone()),
+            compatibility_flags: worker.compatibility_flags.clone(),
+            bindings,
+            tags: Some(plan::tags_for(
+                &manifest.stack,
+                &code.hash,
+                &desired.config_hash,
+                desired.secrets_fingerprint.as_deref(),
+                worker.workers_dev,
+            )),
+            ..UploadMetadata::default()
+        };
+        out.insert(
+            worker.script.clone(),
+            Upload {
+                metadata,
+                modules: code.modules.clone(),
+            },
+        );
+    }
+    Ok(out)
+}
+
+/// Asks on a terminal; without one, `--yes` is required.
+fn confirm(yes: bool, question: &str, flag_hint: &str) -> Result<()> {
+    if yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(miette!(
+            help = format!("pass --yes to {flag_hint} without asking (as CI pipelines do)"),
+            "refusing to change the account without confirmation: no terminal to ask on"
+        ));
+    }
+    eprint!("{question} Only 'yes' is accepted: ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .into_diagnostic()?;
+    if answer.trim() == "yes" {
+        Ok(())
+    } else {
+        Err(miette!("cancelled; nothing was changed"))
+    }
+}
+
+/// Sets a flag on Ctrl-C so the executor starts no new work.
+fn interrupt_flag(rt: &tokio::runtime::Runtime) -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let set = flag.clone();
+    rt.spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            set.store(true, Ordering::SeqCst);
+            eprintln!("cfdo: interrupted; letting requests in flight finish, starting nothing new");
+        }
+    });
+    flag
+}
+
+/// `cfdo apply`
+pub fn apply(global: &GlobalArgs, args: &ApplyArgs) -> Result<Outcome> {
+    let (manifest, graph) = load(global)?;
+    let built = build_workers(&manifest)?;
+    let conn = connect(global, &args.edge, &manifest)?;
+    let rt = runtime()?;
+    let parallelism = usize::from(args.parallelism);
+    let changes = match &args.plan_file {
+        Some(path) => {
+            let saved = read_plan(path)?;
+            check_saved_plan(&saved, &manifest, &conn, &built)?;
+            rt.block_on(conn.client.verify_token())?;
+            saved
+        }
+        None => rt.block_on(compute_plan(&conn, &manifest, &graph, &built, parallelism))?,
+    };
+    show_plan(global, &changes);
+    let summary = changes.summary();
+    if summary.data_loss && !args.allow_data_loss {
+        return Err(miette!(
+            help = "if losing that data is intended, apply again with --allow-data-loss; otherwise restore the class in the manifest (or rename it with `renamed_from`)",
+            "refusing to apply: this plan destroys stored Durable Object data (see DATA LOSS above); nothing was changed"
+        ));
+    }
+    let adopting: Vec<&str> = changes
+        .changes
+        .iter()
+        .filter(|c| c.action == Action::Adopt)
+        .map(|c| c.script.as_str())
+        .collect();
+    if !adopting.is_empty() && !args.adopt {
+        return Err(miette!(
+            help = "if this stack should manage them from now on, apply again with --adopt; otherwise rename the workers",
+            "refusing to take over {} not deployed by stack {}: {}; nothing was changed",
+            if adopting.len() == 1 {
+                "a script"
+            } else {
+                "scripts"
+            },
+            manifest.stack,
+            adopting.join(", ")
+        ));
+    }
+    if changes.has_changes() {
+        confirm(args.yes, "Apply these changes?", "apply")?;
+        let uploads = uploads(&manifest, &built, &changes)?;
+        let cancel = interrupt_flag(&rt);
+        let report = rt.block_on(apply::execute(
+            &conn.client,
+            &changes,
+            &uploads,
+            parallelism,
+            false,
+            reporting(global),
+            cancel,
+        ))?;
+        finish(global, &conn, &rt, &report, Some(&manifest))
+    } else {
+        finish(global, &conn, &rt, &ApplyReport::default(), Some(&manifest))
+    }
+}
+
+/// `cfdo destroy`
+pub fn destroy(global: &GlobalArgs, args: &DestroyArgs) -> Result<Outcome> {
+    let (manifest, graph) = load(global)?;
+    let conn = connect(global, &args.edge, &manifest)?;
+    let rt = runtime()?;
+    let changes = rt.block_on(async {
+        conn.client.verify_token().await?;
+        let snapshot = Snapshot::read(&conn.client, &[], 10).await?;
+        let changes = plan::plan_destroy(&manifest, &graph, &snapshot, &conn.plan_target())?;
+        // Scripts outside the stack that still bind what it is about to delete (F14).
+        let owned: Vec<&str> = changes.changes.iter().map(|c| c.script.as_str()).collect();
+        let mut outside = Vec::new();
+        for change in &changes.changes {
+            let refs = conn.client.references(&change.script).await?;
+            for d in refs.durable_objects {
+                if !owned.contains(&d.dependent_service.as_str()) {
+                    outside.push(format!(
+                        "`{}` binds Durable Objects of `{}`",
+                        d.dependent_service, change.script
+                    ));
+                }
+            }
+            for s in refs.services {
+                if !owned.contains(&s.service.as_str()) {
+                    outside.push(format!(
+                        "`{}` has a service binding to `{}`",
+                        s.service, change.script
+                    ));
+                }
+            }
+        }
+        Ok::<_, miette::Report>((changes, outside))
+    })?;
+    let (changes, mut outside) = changes;
+    show_plan(global, &changes);
+    if !outside.is_empty() && !args.force {
+        outside.sort();
+        outside.dedup();
+        return Err(miette!(
+            help = "remove those bindings first, or destroy with --force to delete anyway (those scripts will then fail)",
+            "refusing to destroy: scripts outside the stack still depend on it: {}",
+            outside.join("; ")
+        ));
+    }
+    if changes.has_changes() {
+        confirm(
+            args.yes,
+            "Destroy these scripts and the data above?",
+            "destroy",
+        )?;
+        let cancel = interrupt_flag(&rt);
+        let report = rt.block_on(apply::execute(
+            &conn.client,
+            &changes,
+            &BTreeMap::new(),
+            usize::from(args.parallelism),
+            args.force,
+            reporting(global),
+            cancel,
+        ))?;
+        finish(global, &conn, &rt, &report, None)
+    } else {
+        finish(global, &conn, &rt, &ApplyReport::default(), None)
+    }
+}
+
+/// Prints the closing summary (and, after an apply, each worker's URL); decides the outcome.
+fn finish(
+    global: &GlobalArgs,
+    conn: &Connection,
+    rt: &tokio::runtime::Runtime,
+    report: &ApplyReport,
+    manifest: Option<&Manifest>,
+) -> Result<Outcome> {
+    let stats = conn.client.stats();
+    let waited = stats.budget_wait + stats.retry_after_wait;
+    let urls = match manifest {
+        Some(m) if report.succeeded() => worker_urls(conn, rt, m),
+        _ => BTreeMap::new(),
+    };
+    let colour = use_colour(global);
+    if global.json {
+        render::json_line(&serde_json::json!({
+            "type": "apply_summary",
+            "applied": report.applied.iter().map(|o| &o.script).collect::<Vec<_>>(),
+            "failed": report.failed.iter().map(|o| serde_json::json!({"script": o.script, "error": o.result.as_ref().err()})).collect::<Vec<_>>(),
+            "not_applied": report.not_applied,
+            "interrupted": report.interrupted,
+            "elapsed_ms": report.elapsed.as_millis() as u64,
+            "requests": stats.requests,
+            "retries": stats.retries,
+            "waited_ms": waited.as_millis() as u64,
+        }));
+        for (script, url) in &urls {
+            render::json_line(&serde_json::json!({"type": "output", "script": script, "url": url}));
+        }
+    } else {
+        let mut line = format!(
+            "{} applied, {} failed, {} not applied in {:.1}s ({} API requests",
+            report.applied.len(),
+            report.failed.len(),
+            report.not_applied.len(),
+            report.elapsed.as_secs_f64(),
+            stats.requests
+        );
+        if stats.retries > 0 {
+            line.push_str(&format!(", {} retried", stats.retries));
+        }
+        if !waited.is_zero() {
+            line.push_str(&format!(
+                ", {:.1}s waiting for the rate limit",
+                waited.as_secs_f64()
+            ));
+        }
+        line.push(')');
+        if !global.quiet || !report.succeeded() {
+            eprintln!("{line}");
+        }
+        if !report.not_applied.is_empty() {
+            eprintln!("not applied: {}", report.not_applied.join(", "));
+        }
+        for (script, url) in &urls {
+            println!("{} {script}: {url}", paint(Style::Bold, "url", colour));
+        }
+    }
+    if report.succeeded() {
+        return Ok(Outcome::Success);
+    }
+    let first = report.failed.first().map(|o| {
+        format!(
+            "{}: {}",
+            o.script,
+            o.result.as_ref().err().map(String::as_str).unwrap_or("")
+        )
+    });
+    Err(miette!(
+        help = "fix the cause and run apply again: it continues from what the account holds now",
+        "{}",
+        match (first, report.interrupted) {
+            (Some(first), _) => format!("apply stopped after a failure: {first}"),
+            (None, true) =>
+                "apply was interrupted; what was not applied is listed above".to_string(),
+            (None, false) => "apply did not finish".to_string(),
+        }
+    ))
+}
+
+/// Where each of the manifest's workers answers: the edge's local URLs, or workers.dev.
+fn worker_urls(
+    conn: &Connection,
+    rt: &tokio::runtime::Runtime,
+    manifest: &Manifest,
+) -> BTreeMap<String, String> {
+    match conn.target {
+        Target::Local => crate::edge::worker_urls(&conn.edge)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|(script, _)| manifest.worker_by_script(script).is_some())
+            .collect(),
+        Target::Cloudflare => {
+            let Ok(Some(subdomain)) = rt.block_on(conn.client.account_subdomain()) else {
+                return BTreeMap::new();
+            };
+            manifest
+                .workers
+                .iter()
+                .filter(|w| w.workers_dev)
+                .map(|w| {
+                    (
+                        w.script.clone(),
+                        format!("https://{}.{subdomain}.workers.dev", w.script),
+                    )
+                })
+                .collect()
+        }
+    }
+}
