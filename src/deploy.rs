@@ -546,7 +546,7 @@ fn finish(
         if stats.retries > 0 {
             line.push_str(&format!(", {} retried", stats.retries));
         }
-        if !waited.is_zero() {
+        if waited.as_millis() >= 50 {
             line.push_str(&format!(
                 ", {:.1}s waiting for the rate limit",
                 waited.as_secs_f64()
