@@ -99,8 +99,16 @@ fn build_workers(manifest: &Manifest) -> Result<BTreeMap<String, BuiltWorker>> {
             build_command: w.build.clone(),
         })
         .collect();
-    let built = build::build_all(&inputs)?;
-    Ok(built.into_iter().map(|b| (b.worker.clone(), b)).collect())
+    let built: BTreeMap<String, BuiltWorker> = build::build_all(&inputs)?
+        .into_iter()
+        .map(|b| (b.worker.clone(), b))
+        .collect();
+    // A hosted class the code does not export is known before any API call (F10).
+    let problems = plan::export_problems(manifest, &code_info(&built));
+    if !problems.is_empty() {
+        return Err(miette::Report::new(manifest.errors(problems)));
+    }
+    Ok(built)
 }
 
 fn code_info(built: &BTreeMap<String, BuiltWorker>) -> BTreeMap<String, CodeInfo> {

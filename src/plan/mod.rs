@@ -225,6 +225,51 @@ fn short(hash: &str) -> String {
     hash.chars().take(12).collect()
 }
 
+/// Every class a worker hosts must be exported by its code (F10). Needs only the
+/// manifest and the build, so it runs before anything calls the API.
+pub fn export_problems(manifest: &Manifest, code: &BTreeMap<String, CodeInfo>) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    for worker in &manifest.workers {
+        let Some(built) = code.get(&worker.key) else {
+            continue;
+        };
+        for decl in manifest.hosted_by(&worker.key) {
+            if !built.exports.contains(&decl.class_name) {
+                let found = if built.exports.is_empty() {
+                    "it exports no classes".to_string()
+                } else {
+                    format!(
+                        "it exports {}",
+                        built
+                            .exports
+                            .iter()
+                            .map(|c| format!("`{c}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                };
+                problems.push(
+                    Problem::new(
+                        format!(
+                            "worker `{}` hosts class `{}`, but its code ({}) does not export it",
+                            worker.key,
+                            decl.class_name,
+                            built.entry.display()
+                        ),
+                        decl.class_span.clone(),
+                        "not exported",
+                    )
+                    .help(format!(
+                        "{found}; export the class from the entrypoint (`export class {} extends DurableObject {{ … }}`) or fix `class_name`",
+                        decl.class_name
+                    )),
+                );
+            }
+        }
+    }
+    problems
+}
+
 /// Plans the changes that make the account match the manifest.
 pub fn plan(
     manifest: &Manifest,
@@ -241,6 +286,7 @@ pub fn plan(
     let stack_deployed = snapshot.owned_by(&manifest.stack).next().is_some();
 
     check_references(manifest, snapshot, &mut problems);
+    problems.extend(export_problems(manifest, code));
 
     for worker in &manifest.workers {
         let info = snapshot.scripts.get(&worker.script);
@@ -248,43 +294,6 @@ pub fn plan(
         let desired = desired_script(manifest, worker, secret_value, &mut problems);
         if let Some(fp) = &desired.secrets_fingerprint {
             secret_fingerprints.insert(worker.script.clone(), fp.clone());
-        }
-
-        // Every class the worker hosts must be exported by its code (F10).
-        if let Some(built) = code.get(&worker.key) {
-            for decl in manifest.hosted_by(&worker.key) {
-                if !built.exports.contains(&decl.class_name) {
-                    let found = if built.exports.is_empty() {
-                        "it exports no classes".to_string()
-                    } else {
-                        format!(
-                            "it exports {}",
-                            built
-                                .exports
-                                .iter()
-                                .map(|c| format!("`{c}`"))
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        )
-                    };
-                    problems.push(
-                        Problem::new(
-                            format!(
-                                "worker `{}` hosts class `{}`, but its code ({}) does not export it",
-                                worker.key,
-                                decl.class_name,
-                                built.entry.display()
-                            ),
-                            decl.class_span.clone(),
-                            "not exported",
-                        )
-                        .help(format!(
-                            "{found}; export the class from the entrypoint (`export class {} extends DurableObject {{ … }}`) or fix `class_name`",
-                            decl.class_name
-                        )),
-                    );
-                }
-            }
         }
 
         let life = lifecycle::derive(
