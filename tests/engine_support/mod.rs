@@ -83,6 +83,11 @@ impl Run {
         self
     }
 
+    /// stderr with miette's line wrapping undone, for `contains` checks.
+    pub fn err(&self) -> String {
+        flat(&self.stderr)
+    }
+
     /// Every JSON line of stdout.
     pub fn events(&self) -> Vec<Value> {
         self.stdout
@@ -515,6 +520,24 @@ pub fn do_binding(name: &str, class: &str, script: Option<&str>) -> Value {
         b["script_name"] = json!(s);
     }
     b
+}
+
+/// A rendered diagnostic as one line: miette wraps at 80 columns (with a
+/// `|` gutter for the message, indentation for the help); this joins the pieces.
+pub fn flat(text: &str) -> String {
+    let mut out = String::new();
+    for line in text.lines() {
+        let line = line.trim();
+        let line = line.strip_prefix('|').map(str::trim_start).unwrap_or(line);
+        if line.is_empty() {
+            continue;
+        }
+        if !out.is_empty() && !out.ends_with('-') {
+            out.push(' ');
+        }
+        out.push_str(line);
+    }
+    out
 }
 
 /// How often `needle` occurs in `haystack`.
