@@ -395,7 +395,16 @@ pub fn apply(global: &GlobalArgs, args: &ApplyArgs) -> Result<Outcome> {
         Some(path) => {
             let saved = read_plan(path)?;
             check_saved_plan(&saved, &manifest, &conn, &built)?;
-            rt.block_on(conn.client.verify_token())?;
+            rt.block_on(async {
+                conn.client.verify_token().await?;
+                // Every script the plan was computed from, changed or not, must be as it was.
+                apply::check_fingerprints(
+                    &conn.client,
+                    &saved,
+                    &saved.changes.iter().collect::<Vec<_>>(),
+                )
+                .await
+            })?;
             saved
         }
         None => rt.block_on(compute_plan(&conn, &manifest, &graph, &built, parallelism))?,

@@ -174,8 +174,12 @@ async fn run_change(
     }
 }
 
-/// Refuses to run a level whose scripts changed in the account since the plan.
-async fn check_fingerprints(client: &Client, changes: &ChangeSet, step: &[&Change]) -> Result<()> {
+/// Refuses when any of `step`'s scripts changed in the account since the plan.
+pub async fn check_fingerprints(
+    client: &Client,
+    changes: &ChangeSet,
+    step: &[&Change],
+) -> Result<()> {
     let scripts = client.list_scripts().await?;
     let now: BTreeMap<&str, Fingerprint> = scripts
         .iter()
