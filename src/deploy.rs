@@ -281,6 +281,14 @@ fn check_saved_plan(
                 worker.key
             ));
         }
+        if saved.config_fingerprints.get(&worker.script)
+            != Some(&plan::config_fingerprint(worker, &desired))
+        {
+            return stale(format!(
+                "the settings of worker `{}` (bindings, compatibility, workers_dev) changed since the plan",
+                worker.key
+            ));
+        }
     }
     Ok(())
 }

@@ -133,6 +133,9 @@ pub struct ChangeSet {
     /// Fingerprints of secret values (salted hashes), never the values.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub secret_fingerprints: BTreeMap<String, String>,
+    /// The settings each worker's upload carries (bindings, compatibility, workers.dev), hashed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub config_fingerprints: BTreeMap<String, String>,
 }
 
 /// The plan's closing counts.

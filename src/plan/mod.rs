@@ -213,6 +213,11 @@ pub fn desired_script(
     }
 }
 
+/// What a saved plan records of a worker's settings, to notice a manifest edited since.
+pub fn config_fingerprint(worker: &Worker, desired: &DesiredScript) -> String {
+    format!("{} workers_dev={}", desired.config_hash, worker.workers_dev)
+}
+
 fn fingerprint(info: &ScriptInfo) -> Fingerprint {
     Fingerprint {
         etag: info.etag.clone(),
@@ -283,6 +288,7 @@ pub fn plan(
     let mut changes = Vec::new();
     let mut fingerprints = BTreeMap::new();
     let mut secret_fingerprints = BTreeMap::new();
+    let mut config_fingerprints = BTreeMap::new();
     let stack_deployed = snapshot.owned_by(&manifest.stack).next().is_some();
 
     check_references(manifest, snapshot, &mut problems);
@@ -295,6 +301,7 @@ pub fn plan(
         if let Some(fp) = &desired.secrets_fingerprint {
             secret_fingerprints.insert(worker.script.clone(), fp.clone());
         }
+        config_fingerprints.insert(worker.script.clone(), config_fingerprint(worker, &desired));
 
         let life = lifecycle::derive(
             manifest,
@@ -446,6 +453,7 @@ pub fn plan(
         changes,
         fingerprints,
         secret_fingerprints,
+        config_fingerprints,
     })
 }
 
@@ -673,5 +681,6 @@ pub fn plan_destroy(
         changes,
         fingerprints,
         secret_fingerprints: BTreeMap::new(),
+        config_fingerprints: BTreeMap::new(),
     })
 }
