@@ -1,0 +1,199 @@
+//! Saved plans (`plan --out FILE`, `apply FILE`) and confirmation without a
+//! terminal, against a real local edge.
+
+mod engine_support;
+
+use engine_support::*;
+use serde_json::json;
+
+/// Host `h` (class Counter) and client `c`; the client carries a text binding.
+fn stack(p: &Project, note: &str) {
+    p.write("h/index.js", &host_code("Counter", "COUNTER"));
+    p.write("c/index.js", &client_code("COUNTER"));
+    p.write(
+        "cfdo.toml",
+        &format!(
+            r#"[stack]
+name = "wf"
+compatibility_date = "2026-11-01"
+
+[workers.h]
+name = "wf-host"
+main = "h/index.js"
+
+[workers.h.bindings]
+COUNTER = {{ durable_object = "counter" }}
+
+[workers.c]
+name = "wf-client"
+main = "c/index.js"
+
+[workers.c.bindings]
+COUNTER = {{ durable_object = "counter" }}
+NOTE = {{ text = "{note}" }}
+
+[durable_objects.counter]
+class_name = "Counter"
+worker = "h"
+"#
+        ),
+    );
+}
+
+#[test]
+fn saved_plan_is_applied_exactly() {
+    let p = Project::new();
+    stack(&p, "first");
+    let plan = p.cfdo(&["plan", "--out", "plan.json"]);
+    plan.expect_code(0);
+    assert!(
+        plan.stdout
+            .contains("Saved the plan to plan.json; apply it with `cfdo apply plan.json`."),
+        "{}",
+        plan.stdout
+    );
+    assert!(p.script_names().is_empty(), "plan changes nothing");
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(p.path("plan.json")).expect("plan file"))
+            .expect("plan is JSON");
+    assert_eq!(saved["stack"], "wf");
+    assert_eq!(
+        saved["fingerprints"],
+        json!({"wf-client": null, "wf-host": null})
+    );
+
+    let apply = p.cfdo(&["--json", "apply", "plan.json", "--yes"]);
+    apply.expect_code(0);
+    // The plan shown is the saved one, and that is what was applied.
+    let shown: Vec<_> = apply
+        .events_of("plan_change")
+        .iter()
+        .map(|c| (c["script"].clone(), c["action"].clone()))
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            (json!("wf-host"), json!("create")),
+            (json!("wf-client"), json!("create"))
+        ]
+    );
+    assert_eq!(
+        apply.events_of("apply_summary")[0]["applied"],
+        json!(["wf-host", "wf-client"])
+    );
+    assert_eq!(p.script("wf-host").expect("host")["migration_tag"], "v1");
+    assert_eq!(p.count("wf-client", "/increment"), 1);
+
+    // Applied once; applying the same file again is refused (the account moved on).
+    let again = p.cfdo(&["apply", "plan.json", "--yes"]);
+    again.expect_code(1);
+    assert!(
+        again
+            .err()
+            .contains("changed in the account since the plan"),
+        "{}",
+        again.stderr
+    );
+    assert_eq!(p.version_count("wf-host"), 1);
+    assert_eq!(p.version_count("wf-client"), 1);
+}
+
+#[test]
+fn saved_plan_is_refused_when_the_account_changed() {
+    let p = Project::new();
+    stack(&p, "first");
+    p.cfdo(&["apply", "--yes"]).expect_code(0);
+    assert_eq!(p.count("wf-client", "/increment"), 1);
+
+    // A plan that updates only the client's code.
+    p.write(
+        "c/index.js",
+        &client_code("COUNTER").replace("via: \"client\"", "via: \"client v2\""),
+    );
+    let plan = p.cfdo(&["--json", "plan", "--out", "plan.json"]);
+    plan.expect_code(0);
+    assert_eq!(plan.change("wf-client")["action"], "update");
+    assert_eq!(plan.change("wf-host")["action"], "no_op");
+
+    // Meanwhile someone redeploys the host by hand (keeping cfdo's tags).
+    let host = p.script("wf-host").expect("host");
+    let mut meta = metadata(json!([do_binding("COUNTER", "Counter", None)]), None);
+    meta["tags"] = host["tags"].clone();
+    p.upload("wf-host", meta, &host_code("Counter", "COUNTER"));
+    let scripts = p.scripts();
+
+    let apply = p.cfdo(&["apply", "plan.json", "--yes"]);
+    apply.expect_code(1);
+    let err = apply.err();
+    assert!(
+        err.contains("script `wf-host` changed in the account since the plan"),
+        "{err}"
+    );
+    assert!(err.contains("cfdo plan"), "says what to do: {err}");
+    assert_eq!(p.scripts(), scripts, "nothing was applied");
+    assert_eq!(p.call("wf-client", "/get")["via"], "client");
+    assert_eq!(p.count("wf-client", "/get"), 1);
+}
+
+#[test]
+fn saved_plan_is_refused_when_the_manifest_changed() {
+    let p = Project::new();
+    stack(&p, "first");
+    p.cfdo(&["apply", "--yes"]).expect_code(0);
+    stack(&p, "second");
+    let plan = p.cfdo(&["--json", "plan", "--out", "plan.json"]);
+    plan.expect_code(0);
+    assert!(
+        field_lines(&plan.change("wf-client"))
+            .contains(&"binding NOTE: text \"first\" -> text \"second\"".to_string())
+    );
+    // The manifest changes again after the plan: the saved plan no longer says what would be sent.
+    stack(&p, "third");
+    let scripts = p.scripts();
+    let apply = p.cfdo(&["apply", "plan.json", "--yes"]);
+    apply.expect_code(1);
+    let err = apply.err();
+    assert!(err.contains("the saved plan no longer applies"), "{err}");
+    assert!(err.contains("`c`"), "names the worker: {err}");
+    assert_eq!(p.scripts(), scripts, "nothing was applied");
+    let settings = p.settings("wf-client");
+    let note = settings["bindings"]
+        .as_array()
+        .and_then(|b| b.iter().find(|b| b["name"] == "NOTE"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(note["text"], "first", "{settings}");
+}
+
+#[test]
+fn apply_without_terminal_or_yes_refuses() {
+    let p = Project::new();
+    stack(&p, "first");
+    let apply = p.cfdo(&["apply"]);
+    apply.expect_code(1);
+    let err = apply.err();
+    assert!(
+        err.contains("refusing to change the account without confirmation: no terminal to ask on"),
+        "{err}"
+    );
+    assert!(err.contains("pass --yes to apply"), "{err}");
+    // The plan was shown, nothing was applied.
+    assert!(
+        apply
+            .stdout
+            .contains("Plan: 2 to add, 0 to change, 0 to destroy."),
+        "{}",
+        apply.stdout
+    );
+    assert!(p.script_names().is_empty());
+
+    p.cfdo(&["apply", "--yes"]).expect_code(0);
+    let destroy = p.cfdo(&["destroy"]);
+    destroy.expect_code(1);
+    assert!(
+        destroy.err().contains("pass --yes to destroy"),
+        "{}",
+        destroy.stderr
+    );
+    assert_eq!(p.script_names(), ["wf-client", "wf-host"]);
+}
