@@ -470,9 +470,13 @@ fn delete_change(
     let hosts = snapshot.namespaces_of(script).count() > 0;
     for ns in snapshot.namespaces_of(script) {
         data_loss.push(format!("deletes Durable Object class `{}` of `{script}` (namespace {}) and all of its stored data", ns.class, ns.id));
-        // A namespace the manifest protects may not be deleted, whatever the plan.
+        // A namespace the manifest protects may not be deleted, whatever the plan. A script
+        // gone from the manifest (its worker renamed) takes along the namespace it hosted.
+        let orphan = manifest.worker_by_script(script).is_none();
         if let Some(decl) = manifest.namespaces.iter().find(|d| {
-            d.protect && d.class_name == ns.class && manifest.script_name(&d.host) == script
+            d.protect
+                && d.class_name == ns.class
+                && (orphan || manifest.script_name(&d.host) == script)
         }) {
             problems.push(
                 Problem::new(
