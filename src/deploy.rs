@@ -340,6 +340,7 @@ fn uploads(
                 &desired.config_hash,
                 desired.secrets_fingerprint.as_deref(),
                 worker.workers_dev,
+                &plan::workers_hash(manifest),
             )),
             ..UploadMetadata::default()
         };

@@ -725,8 +725,9 @@ fn f11_drift_is_shown_and_repaired() {
     assert_eq!(client["action"], "create");
     let drift = strings(&client, "drift");
     assert!(
-        drift.iter().any(|d| d
-            .contains("`f11-client` is missing from the account although the stack is deployed")),
+        drift.iter().any(|d| d.contains(
+            "`f11-client` is missing from the account although the stack was applied with it"
+        )),
         "{drift:?}"
     );
     assert_eq!(plan.change("f11-host")["action"], "no_op");

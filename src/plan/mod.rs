@@ -19,7 +19,7 @@ use crate::manifest::{BindingKind, Manifest, Problem, ScriptRef, Worker};
 
 pub use changeset::{Action, Change, ChangeSet, FieldDiff, Fingerprint, Summary};
 use snapshot::{
-    CODE_TAG, CONFIG_TAG, SECRETS_TAG, STACK_TAG, Snapshot, WORKERS_DEV_TAG, tag_value,
+    CODE_TAG, CONFIG_TAG, SECRETS_TAG, STACK_TAG, Snapshot, WORKERS_DEV_TAG, WORKERS_TAG, tag_value,
 };
 
 /// What the build step says about one worker's code.
@@ -144,6 +144,18 @@ pub fn secrets_fingerprint(stack: &str, secrets: &BTreeMap<String, String>) -> O
     Some(hex::encode(&hasher.finalize()[..8]))
 }
 
+/// A hash of the script names a manifest deploys: which scripts an apply left in the account.
+pub fn workers_hash(manifest: &Manifest) -> String {
+    let mut names: Vec<&str> = manifest.workers.iter().map(|w| w.script.as_str()).collect();
+    names.sort_unstable();
+    let mut hasher = Sha256::new();
+    for name in names {
+        hasher.update(name.as_bytes());
+        hasher.update([0]);
+    }
+    hex::encode(&hasher.finalize()[..8])
+}
+
 /// The tags cfdo sets on a worker's script.
 pub fn tags_for(
     stack: &str,
@@ -151,12 +163,14 @@ pub fn tags_for(
     config: &str,
     secrets: Option<&str>,
     workers_dev: bool,
+    workers: &str,
 ) -> Vec<String> {
     let mut tags = vec![
         format!("{STACK_TAG}{stack}"),
         format!("{CODE_TAG}{}", &code_hash[..code_hash.len().min(16)]),
         format!("{CONFIG_TAG}{config}"),
         format!("{WORKERS_DEV_TAG}{workers_dev}"),
+        format!("{WORKERS_TAG}{workers}"),
     ];
     if let Some(s) = secrets {
         tags.push(format!("{SECRETS_TAG}{s}"));
@@ -289,7 +303,12 @@ pub fn plan(
     let mut fingerprints = BTreeMap::new();
     let mut secret_fingerprints = BTreeMap::new();
     let mut config_fingerprints = BTreeMap::new();
-    let stack_deployed = snapshot.owned_by(&manifest.stack).next().is_some();
+    // A script of the manifest missing from the account is drift only when an apply of
+    // this very set of workers happened; otherwise the worker is simply new.
+    let workers = workers_hash(manifest);
+    let deployed_with_these = snapshot
+        .owned_by(&manifest.stack)
+        .any(|s| tag_value(s, WORKERS_TAG) == Some(workers.as_str()));
 
     check_references(manifest, snapshot, &mut problems);
     problems.extend(export_problems(manifest, code));
@@ -352,9 +371,9 @@ pub fn plan(
                         after: Some("true".into()),
                     });
                 }
-                let drift = if stack_deployed {
+                let drift = if deployed_with_these {
                     vec![format!(
-                        "`{}` is missing from the account although the stack is deployed (deleted outside cfdo?)",
+                        "`{}` is missing from the account although the stack was applied with it (deleted outside cfdo, or an earlier apply did not finish); apply creates it again",
                         worker.script
                     )]
                 } else {

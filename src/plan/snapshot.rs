@@ -18,6 +18,8 @@ pub const CODE_TAG: &str = "cfdo:code=";
 pub const CONFIG_TAG: &str = "cfdo:config=";
 /// The tag carrying a fingerprint of the secret values cfdo last uploaded.
 pub const SECRETS_TAG: &str = "cfdo:secrets=";
+/// The tag carrying a hash of the script names of the manifest cfdo last applied.
+pub const WORKERS_TAG: &str = "cfdo:workers=";
 /// The tag recording the workers.dev setting cfdo last applied.
 pub const WORKERS_DEV_TAG: &str = "cfdo:workers_dev=";
 
