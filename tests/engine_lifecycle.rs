@@ -1,0 +1,379 @@
+//! Engine behaviour beyond the failure catalogue, against a real local edge:
+//! workers leaving the manifest, a hosting script renamed, protected
+//! namespaces, secrets, and an apply that fails half-way and converges on
+//! the next run.
+
+mod engine_support;
+
+use engine_support::*;
+use serde_json::json;
+
+/// Host `h` (class Counter, script `{stack}-host` unless `host_name`), client `c`.
+fn stack(p: &Project, stack: &str, host_name: Option<&str>, client: bool, extra_ns: &str) {
+    p.write("h/index.js", &host_code("Counter", "COUNTER"));
+    p.write("c/index.js", &client_code("COUNTER"));
+    let host_name = host_name
+        .map(str::to_string)
+        .unwrap_or(format!("{stack}-host"));
+    let mut toml = format!(
+        r#"[stack]
+name = "{stack}"
+compatibility_date = "2026-11-01"
+
+[workers.h]
+name = "{host_name}"
+main = "h/index.js"
+
+[workers.h.bindings]
+COUNTER = {{ durable_object = "counter" }}
+"#
+    );
+    if client {
+        toml.push_str(&format!(
+            r#"
+[workers.c]
+name = "{stack}-client"
+main = "c/index.js"
+
+[workers.c.bindings]
+COUNTER = {{ durable_object = "counter" }}
+"#
+        ));
+    }
+    toml.push_str(&format!(
+        "\n[durable_objects.counter]\nclass_name = \"Counter\"\nworker = \"h\"\n{extra_ns}"
+    ));
+    p.write("cfdo.toml", &toml);
+}
+
+#[test]
+fn worker_removed_from_the_manifest_is_deleted() {
+    let p = Project::new();
+    stack(&p, "gone", None, true, "");
+    p.apply_ok("cfdo.toml");
+    assert_eq!(p.count("gone-client", "/increment"), 1);
+
+    stack(&p, "gone", None, false, "");
+    let plan = p.cfdo(&["--json", "plan"]);
+    plan.expect_code(0);
+    let client = plan.change("gone-client");
+    assert_eq!(client["action"], "delete");
+    assert!(client["worker"].is_null(), "{client}");
+    assert!(strings(&client, "data_loss").is_empty(), "{client}");
+    assert_eq!(plan.change("gone-host")["action"], "no_op");
+    let text = p.cfdo(&["plan"]);
+    assert!(
+        text.stdout.contains("- gone-client will be destroyed"),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        text.stdout
+            .contains("Plan: 0 to add, 0 to change, 1 to destroy."),
+        "{}",
+        text.stdout
+    );
+
+    // Deleting a client destroys no data: no opt-in needed.
+    p.apply_ok("cfdo.toml");
+    assert_eq!(p.script_names(), ["gone-host"]);
+    assert_eq!(p.count("gone-host", "/increment"), 2);
+    p.cfdo(&["plan", "--detailed-exitcode"]).expect_code(0);
+}
+
+#[test]
+fn renaming_a_hosting_script_is_data_loss() {
+    let p = Project::new();
+    stack(&p, "mv", None, true, "");
+    p.apply_ok("cfdo.toml");
+    assert_eq!(p.count("mv-client", "/increment"), 1);
+
+    stack(&p, "mv", Some("mv-host-two"), true, "");
+    let plan = p.cfdo(&["--json", "plan"]);
+    plan.expect_code(0);
+    let new_host = plan.change("mv-host-two");
+    assert_eq!(new_host["action"], "create");
+    assert!(
+        strings(&new_host, "drift").is_empty(),
+        "a new script is no drift: {new_host}"
+    );
+    assert_eq!(
+        new_host["migration"]["steps"],
+        json!([{"new_sqlite_classes": ["Counter"]}])
+    );
+    let old_host = plan.change("mv-host");
+    assert_eq!(old_host["action"], "delete");
+    let loss = strings(&old_host, "data_loss");
+    assert!(
+        loss.iter().any(|l| l.contains("`Counter` of `mv-host`")),
+        "{old_host}"
+    );
+    // The old host goes after the client moved to the new one.
+    let client = plan.change("mv-client");
+    assert!(
+        field_lines(&client).contains(
+            &"binding COUNTER: durable object Counter of mv-host -> durable object Counter of mv-host-two"
+                .to_string()
+        ),
+        "{client}"
+    );
+    assert!(
+        (client["phase"].as_u64(), client["level"].as_u64())
+            < (old_host["phase"].as_u64(), old_host["level"].as_u64()),
+        "{client} / {old_host}"
+    );
+
+    let refused = p.cfdo(&["apply", "--yes"]);
+    refused.expect_code(1);
+    assert!(
+        refused.err().contains("--allow-data-loss"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(
+        p.script_names(),
+        ["mv-client", "mv-host"],
+        "nothing changed"
+    );
+
+    p.cfdo(&["apply", "--yes", "--allow-data-loss"])
+        .expect_code(0);
+    assert_eq!(p.script_names(), ["mv-client", "mv-host-two"]);
+    assert!(p.namespace("mv-host", "Counter").is_none());
+    assert_eq!(p.count("mv-client", "/increment"), 1, "a new, empty class");
+    p.cfdo(&["plan", "--detailed-exitcode"]).expect_code(0);
+}
+
+#[test]
+fn protected_namespace_blocks_destroy_and_deleting_applies() {
+    let p = Project::new();
+    stack(&p, "prot", None, true, "protect = true\n");
+    p.apply_ok("cfdo.toml");
+    assert_eq!(p.count("prot-client", "/increment"), 1);
+
+    let destroy = p.cfdo(&["destroy", "--yes", "--force"]);
+    destroy.expect_code(1);
+    assert!(
+        destroy.err().contains(
+            "this plan would delete protected namespace `counter` (class `Counter` of `prot-host`)"
+        ),
+        "{}",
+        destroy.stderr
+    );
+    assert!(
+        destroy.err().contains("protect = true"),
+        "{}",
+        destroy.stderr
+    );
+    assert_eq!(p.script_names(), ["prot-client", "prot-host"]);
+
+    // Renaming the hosting script would delete the namespace too.
+    stack(&p, "prot", Some("prot-host-two"), true, "protect = true\n");
+    let apply = p.cfdo(&["apply", "--yes", "--allow-data-loss"]);
+    apply.expect_code(1);
+    assert!(
+        apply.err().contains("protected namespace `counter`"),
+        "{}",
+        apply.stderr
+    );
+    assert_eq!(p.script_names(), ["prot-client", "prot-host"]);
+    assert_eq!(p.count("prot-client", "/increment"), 2);
+
+    // Once the manifest no longer protects it, destroy goes through.
+    stack(&p, "prot", None, true, "");
+    p.cfdo(&["destroy", "--yes"]).expect_code(0);
+    assert!(p.script_names().is_empty());
+}
+
+#[test]
+fn secrets_are_sent_but_never_shown() {
+    let p = Project::new();
+    p.write(
+        "src/index.js",
+        "export default { async fetch(request, env) { return Response.json({ length: env.API_KEY.length, starts: env.API_KEY.slice(0, 3) }); } };\n",
+    );
+    p.write(
+        "cfdo.toml",
+        r#"[stack]
+name = "sec"
+compatibility_date = "2026-11-01"
+
+[workers.app]
+name = "sec-app"
+main = "src/index.js"
+
+[workers.app.bindings]
+API_KEY = { secret = "SEC_TEST_API_KEY" }
+"#,
+    );
+    let secret = "s3cr3t-value-0123456789";
+    let run = |args: &[&str], value: Option<&str>| -> Run {
+        let mut cmd = p.command();
+        cmd.args(args).write_stdin("");
+        if let Some(v) = value {
+            cmd.env("SEC_TEST_API_KEY", v);
+        } else {
+            cmd.env_remove("SEC_TEST_API_KEY");
+        }
+        let out = cmd.output().expect("run cfdo");
+        let run = Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        };
+        assert!(
+            !run.stdout.contains("s3cr3t") && !run.stderr.contains("s3cr3t"),
+            "the secret was shown: {run:?}"
+        );
+        run
+    };
+
+    // Unset: a plan-time error naming the variable.
+    let missing = run(&["plan"], None);
+    missing.expect_code(1);
+    assert!(
+        missing
+            .err()
+            .contains("reads environment variable `SEC_TEST_API_KEY`, which is not set"),
+        "{}",
+        missing.stderr
+    );
+
+    let plan = run(&["plan", "--out", "plan.json"], Some(secret));
+    plan.expect_code(0);
+    assert!(
+        plan.stdout
+            .contains("binding API_KEY    = secret (sensitive)"),
+        "{}",
+        plan.stdout
+    );
+    let file = std::fs::read_to_string(p.path("plan.json")).expect("plan file");
+    assert!(
+        !file.contains("s3cr3t"),
+        "the saved plan holds the secret: {file}"
+    );
+    run(&["--json", "apply", "--yes"], Some(secret)).expect_code(0);
+    let body = p.call("sec-app", "/");
+    assert_eq!(body, json!({"length": secret.len(), "starts": "s3c"}));
+    let settings = p.settings("sec-app").to_string();
+    assert!(
+        !settings.contains("s3cr3t"),
+        "settings show the secret: {settings}"
+    );
+
+    run(&["plan", "--detailed-exitcode"], Some(secret)).expect_code(0);
+    let changed = run(
+        &["--json", "plan", "--detailed-exitcode"],
+        Some("s3cr3t-other"),
+    );
+    changed.expect_code(2);
+    assert_eq!(
+        field_lines(&changed.change("sec-app")),
+        ["secrets: (sensitive) -> (sensitive, changed)"]
+    );
+    run(&["apply", "--yes", "-v"], Some("s3cr3t-other")).expect_code(0);
+    assert_eq!(p.call("sec-app", "/")["length"], "s3cr3t-other".len());
+}
+
+#[test]
+fn failed_level_stops_the_apply_and_a_rerun_converges() {
+    let p = Project::new();
+    p.write("a/index.js", &plain_code("a"));
+    // Throws while starting: the edge refuses the upload as Cloudflare does (10021).
+    p.write(
+        "b/index.js",
+        "throw new Error(\"broken at startup\");\nexport default { async fetch() { return new Response(\"b\"); } };\n",
+    );
+    p.write("c/index.js", &plain_code("c"));
+    p.write(
+        "cfdo.toml",
+        r#"[stack]
+name = "conv"
+compatibility_date = "2026-11-01"
+
+[workers.a]
+name = "conv-a"
+main = "a/index.js"
+
+[workers.b]
+name = "conv-b"
+main = "b/index.js"
+
+[workers.b.bindings]
+A = { service = "a" }
+
+[workers.c]
+name = "conv-c"
+main = "c/index.js"
+
+[workers.c.bindings]
+B = { service = "b" }
+"#,
+    );
+    let apply = p.cfdo(&["--json", "apply", "--yes"]);
+    apply.expect_code(1);
+    let summary = &apply.events_of("apply_summary")[0];
+    assert_eq!(summary["applied"], json!(["conv-a"]), "{summary}");
+    assert_eq!(summary["failed"][0]["script"], "conv-b", "{summary}");
+    assert!(
+        summary["failed"][0]["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("broken at startup"),
+        "{summary}"
+    );
+    assert_eq!(summary["not_applied"], json!(["conv-c"]), "{summary}");
+    let diagnostic = &apply.events_of("diagnostic")[0];
+    assert!(
+        diagnostic["diagnostic"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("apply stopped after a failure: conv-b"),
+        "{diagnostic}"
+    );
+    assert_eq!(p.script_names(), ["conv-a"]);
+
+    let text = p.cfdo(&["apply", "--yes"]);
+    text.expect_code(1);
+    assert!(
+        text.err().contains("not applied: conv-c"),
+        "{}",
+        text.stderr
+    );
+
+    // Fixed: the next apply does the rest, leaving what already holds.
+    p.write("b/index.js", &plain_code("b"));
+    let plan = p.cfdo(&["--json", "plan"]);
+    assert_eq!(plan.change("conv-a")["action"], "no_op");
+    assert_eq!(plan.change("conv-b")["action"], "create");
+    assert!(
+        strings(&plan.change("conv-c"), "drift")
+            .iter()
+            .any(|d| d.contains("an earlier apply did not finish")),
+        "{}",
+        plan.stdout
+    );
+    assert_eq!(plan.change("conv-c")["action"], "create");
+    p.apply_ok("cfdo.toml");
+    assert_eq!(p.script_names(), ["conv-a", "conv-b", "conv-c"]);
+    assert_eq!(p.version_count("conv-a"), 1);
+    assert_eq!(p.call("conv-c", "/")["bindings"], json!(["B"]));
+    p.cfdo(&["plan", "--detailed-exitcode"]).expect_code(0);
+}
+
+#[test]
+fn a_worker_added_to_a_deployed_stack_is_no_drift() {
+    let p = Project::new();
+    stack(&p, "grow", None, false, "");
+    p.apply_ok("cfdo.toml");
+    stack(&p, "grow", None, true, "");
+    let plan = p.cfdo(&["--json", "plan"]);
+    plan.expect_code(0);
+    let client = plan.change("grow-client");
+    assert_eq!(client["action"], "create");
+    assert!(strings(&client, "drift").is_empty(), "{client}");
+    assert_eq!(plan.change("grow-host")["action"], "no_op");
+    p.apply_ok("cfdo.toml");
+    assert_eq!(p.count("grow-client", "/increment"), 1);
+    p.cfdo(&["plan", "--detailed-exitcode"]).expect_code(0);
+}
