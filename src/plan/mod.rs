@@ -393,10 +393,22 @@ pub fn plan(
                     .cloned()
                     .unwrap_or_default();
                 let owner = tag_value(info, STACK_TAG);
-                let (fields, drift) = diff_script(worker, info, &settings, &desired, &code_hash);
+                let (mut fields, drift) =
+                    diff_script(worker, info, &settings, &desired, &code_hash);
                 let remote_dev = tag_value(info, WORKERS_DEV_TAG).map(|v| v == "true");
                 let workers_dev =
                     (remote_dev != Some(worker.workers_dev)).then_some(worker.workers_dev);
+                if let Some(after) = workers_dev {
+                    fields.push(FieldDiff {
+                        field: "workers_dev".into(),
+                        before: Some(
+                            remote_dev
+                                .map(|d| d.to_string())
+                                .unwrap_or_else(|| "(unknown)".into()),
+                        ),
+                        after: Some(after.to_string()),
+                    });
+                }
                 let action = match owner {
                     Some(owner) if owner == manifest.stack => {
                         if fields.is_empty() && life.step.is_empty() && workers_dev.is_none() {
