@@ -196,6 +196,11 @@ pub fn plan_text(changes: &ChangeSet, colour: bool) -> String {
             "Plan: {} to add, {} to change, {} to destroy.\n",
             s.add, s.change, s.destroy
         ));
+    } else if changes.destroy {
+        out.push_str(&format!(
+            "Nothing to destroy: the account holds no script of stack {}.\n",
+            changes.stack
+        ));
     } else {
         out.push_str("No changes. The account matches the manifest.\n");
     }
