@@ -377,3 +377,59 @@ fn a_worker_added_to_a_deployed_stack_is_no_drift() {
     assert_eq!(p.count("grow-client", "/increment"), 1);
     p.cfdo(&["plan", "--detailed-exitcode"]).expect_code(0);
 }
+
+#[test]
+fn workers_dev_change_is_shown_and_applied() {
+    let p = Project::new();
+    p.write("src/index.js", &plain_code("dev"));
+    let manifest = |enabled: bool| {
+        format!(
+            "[stack]\nname = \"dev\"\ncompatibility_date = \"2026-11-01\"\n\n[workers.app]\nname = \"dev-app\"\nmain = \"src/index.js\"\nworkers_dev = {enabled}\n"
+        )
+    };
+    p.write("cfdo.toml", &manifest(true));
+    p.apply_ok("cfdo.toml");
+    let (status, body) = p.get_status("/workers/scripts/dev-app/subdomain");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["result"]["enabled"], true, "{body}");
+
+    p.write("cfdo.toml", &manifest(false));
+    let plan = p.cfdo(&["--json", "plan", "--detailed-exitcode"]);
+    plan.expect_code(2);
+    let change = plan.change("dev-app");
+    assert_eq!(change["action"], "update");
+    assert_eq!(field_lines(&change), ["workers_dev: true -> false"]);
+    let text = p.cfdo(&["plan"]);
+    assert!(
+        text.stdout.contains("~ workers_dev = true -> false"),
+        "the plan says what changes: {}",
+        text.stdout
+    );
+    p.apply_ok("cfdo.toml");
+    let (_, body) = p.get_status("/workers/scripts/dev-app/subdomain");
+    assert_eq!(body["result"]["enabled"], false, "{body}");
+    p.cfdo(&["plan", "--detailed-exitcode"]).expect_code(0);
+}
+
+#[test]
+fn destroying_a_stack_with_nothing_deployed_changes_nothing() {
+    let p = Project::new();
+    stack(&p, "empty", None, true, "");
+    let destroy = p.cfdo(&["destroy", "--yes"]);
+    destroy.expect_code(0);
+    assert!(
+        destroy
+            .stdout
+            .contains("Nothing to destroy: the account holds no script of stack empty."),
+        "{}",
+        destroy.stdout
+    );
+    assert!(p.script_names().is_empty());
+    // Another stack's scripts are never touched by this stack's destroy.
+    p.upload("empty-host", metadata(json!([]), None), &plain_code("x"));
+    let json = p.cfdo(&["--json", "destroy", "--yes"]);
+    json.expect_code(0);
+    assert!(json.events_of("plan_change").is_empty(), "{}", json.stdout);
+    assert_eq!(json.summary()["changes_present"], false);
+    assert_eq!(p.script_names(), ["empty-host"]);
+}
