@@ -210,6 +210,7 @@ script = "ghost-host"
     assert!(err.contains("cfdo.toml"), "points at the manifest: {err}");
     assert!(plan.stdout.is_empty(), "no plan is shown: {}", plan.stdout);
 
+    p.cfdo(&["plan", "--detailed-exitcode"]).expect_code(1);
     let apply = p.cfdo(&["apply", "--yes"]);
     apply.expect_code(1);
     assert!(apply.err().contains("ghost-host"), "{}", apply.stderr);
@@ -647,6 +648,8 @@ fn f08_implicit_move_is_refused_with_the_transfer_to_write() {
     assert!(p.namespace("f08-w1", "Counter").is_none());
     assert_eq!(p.count("f08-w1", "/increment"), 3, "the data moved along");
     assert_eq!(p.count("f08-w2", "/get"), 3);
+    // Applied: the transfer is not sent again.
+    p.cfdo(&["plan", "--detailed-exitcode"]).expect_code(0);
 }
 
 #[test]

@@ -433,3 +433,61 @@ fn destroying_a_stack_with_nothing_deployed_changes_nothing() {
     assert_eq!(json.summary()["changes_present"], false);
     assert_eq!(p.script_names(), ["empty-host"]);
 }
+
+#[test]
+fn a_script_of_another_stack_is_adopted_only_with_adopt() {
+    let p = Project::new();
+    stack(&p, "first", Some("taken-host"), false, "");
+    p.apply_ok("cfdo.toml");
+    assert_eq!(p.count("taken-host", "/increment"), 1);
+
+    p.write("second/h/index.js", &host_code("Counter", "COUNTER"));
+    p.write(
+        "second/cfdo.toml",
+        r#"[stack]
+name = "second"
+compatibility_date = "2026-11-01"
+
+[workers.h]
+name = "taken-host"
+main = "h/index.js"
+
+[workers.h.bindings]
+COUNTER = { durable_object = "counter" }
+
+[durable_objects.counter]
+class_name = "Counter"
+worker = "h"
+"#,
+    );
+    let plan = p.cfdo_with("second/cfdo.toml", &["--json", "plan"]);
+    plan.expect_code(0);
+    let change = plan.change("taken-host");
+    assert_eq!(change["action"], "adopt");
+    assert!(
+        strings(&change, "notes")
+            .iter()
+            .any(|n| n.contains("`taken-host` is owned by stack `first`")),
+        "{change}"
+    );
+    let refused = p.cfdo_with("second/cfdo.toml", &["apply", "--yes"]);
+    refused.expect_code(1);
+    assert!(
+        refused
+            .err()
+            .contains("not deployed by stack second: taken-host"),
+        "{}",
+        refused.stderr
+    );
+    let tags = strings(&p.script("taken-host").expect("script"), "tags");
+    assert!(tags.contains(&"cfdo:stack=first".to_string()), "{tags:?}");
+
+    p.cfdo_with("second/cfdo.toml", &["apply", "--yes", "--adopt"])
+        .expect_code(0);
+    let tags = strings(&p.script("taken-host").expect("script"), "tags");
+    assert!(tags.contains(&"cfdo:stack=second".to_string()), "{tags:?}");
+    assert_eq!(p.count("taken-host", "/increment"), 2, "data kept");
+    // The first stack no longer owns it: its destroy leaves it alone.
+    p.cfdo(&["destroy", "--yes"]).expect_code(0);
+    assert_eq!(p.script_names(), ["taken-host"]);
+}
