@@ -335,7 +335,7 @@ fn uploads(
             compatibility_flags: worker.compatibility_flags.clone(),
             bindings,
             tags: Some(plan::tags_for(
-                &manifest.stack,
+                &plan::owner(manifest),
                 &code.hash,
                 &desired.config_hash,
                 desired.secrets_fingerprint.as_deref(),
@@ -441,7 +441,7 @@ pub fn apply(global: &GlobalArgs, args: &ApplyArgs) -> Result<Outcome> {
             } else {
                 "scripts"
             },
-            manifest.stack,
+            plan::owner(&manifest),
             adopting.join(", ")
         ));
     }

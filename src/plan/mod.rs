@@ -144,6 +144,15 @@ pub fn secrets_fingerprint(stack: &str, secrets: &BTreeMap<String, String>) -> O
     Some(hex::encode(&hasher.finalize()[..8]))
 }
 
+/// The owner a stack tags its scripts with: the stack's name, and the environment when
+/// one is selected, so that environments of one stack never take each other's scripts.
+pub fn owner(manifest: &Manifest) -> String {
+    match &manifest.env {
+        Some(env) => format!("{}:{env}", manifest.stack),
+        None => manifest.stack.clone(),
+    }
+}
+
 /// A hash of the script names a manifest deploys: which scripts an apply left in the account.
 pub fn workers_hash(manifest: &Manifest) -> String {
     let mut names: Vec<&str> = manifest.workers.iter().map(|w| w.script.as_str()).collect();
@@ -305,9 +314,10 @@ pub fn plan(
     let mut config_fingerprints = BTreeMap::new();
     // A script of the manifest missing from the account is drift only when an apply of
     // this very set of workers happened; otherwise the worker is simply new.
+    let owner_tag = owner(manifest);
     let workers = workers_hash(manifest);
     let deployed_with_these = snapshot
-        .owned_by(&manifest.stack)
+        .owned_by(&owner_tag)
         .any(|s| tag_value(s, WORKERS_TAG) == Some(workers.as_str()));
 
     check_references(manifest, snapshot, &mut problems);
@@ -410,7 +420,7 @@ pub fn plan(
                     });
                 }
                 let action = match owner {
-                    Some(owner) if owner == manifest.stack => {
+                    Some(owner) if owner == owner_tag => {
                         if fields.is_empty() && life.step.is_empty() && workers_dev.is_none() {
                             Action::NoOp
                         } else {
@@ -455,7 +465,7 @@ pub fn plan(
 
     // Scripts the stack owns that the manifest no longer has: deleted, data with them.
     let orphans: Vec<&ScriptInfo> = snapshot
-        .owned_by(&manifest.stack)
+        .owned_by(&owner_tag)
         .filter(|s| manifest.worker_by_script(&s.id).is_none())
         .collect();
     for orphan in orphans {
@@ -677,7 +687,8 @@ pub fn plan_destroy(
     let mut problems = Vec::new();
     let mut changes = Vec::new();
     let mut fingerprints = BTreeMap::new();
-    let owned: Vec<&ScriptInfo> = snapshot.owned_by(&manifest.stack).collect();
+    let owner_tag = owner(manifest);
+    let owned: Vec<&ScriptInfo> = snapshot.owned_by(&owner_tag).collect();
     let destroy_levels = graph.destroy_levels();
     // Scripts no longer in the manifest first (their clients are unknown to it), then clients before hosts.
     for info in &owned {
