@@ -273,6 +273,13 @@ API_KEY = { secret = "SEC_TEST_API_KEY" }
     );
     run(&["apply", "--yes", "-v"], Some("s3cr3t-other")).expect_code(0);
     assert_eq!(p.call("sec-app", "/")["length"], "s3cr3t-other".len());
+    let logs = p.cfdo(&["edge", "logs"]);
+    logs.expect_code(0);
+    assert!(!logs.stdout.is_empty(), "the edge logged its requests");
+    assert!(
+        !logs.stdout.contains("s3cr3t") && !logs.stderr.contains("s3cr3t"),
+        "the edge's log shows the secret"
+    );
 }
 
 #[test]
@@ -490,4 +497,61 @@ worker = "h"
     // The first stack no longer owns it: its destroy leaves it alone.
     p.cfdo(&["destroy", "--yes"]).expect_code(0);
     assert_eq!(p.script_names(), ["taken-host"]);
+}
+
+#[test]
+fn environments_of_one_stack_never_touch_each_other() {
+    let p = Project::new();
+    stack(&p, "envs", None, true, "");
+    let path = p.path("cfdo.toml");
+    let text = std::fs::read_to_string(&path).expect("manifest");
+    p.write("cfdo.toml", &format!("{text}\n[env.staging]\n"));
+
+    p.cfdo(&["apply", "--yes", "--env", "staging"])
+        .expect_code(0);
+    assert_eq!(
+        p.script_names(),
+        ["envs-client-staging", "envs-host-staging"]
+    );
+    assert_eq!(p.count("envs-client-staging", "/increment"), 1);
+
+    // The default environment plans only its own scripts.
+    let plan = p.cfdo(&["--json", "plan"]);
+    plan.expect_code(0);
+    let actions: Vec<(String, String)> = plan
+        .events_of("plan_change")
+        .iter()
+        .map(|c| {
+            (
+                c["script"].as_str().unwrap_or("").to_string(),
+                c["action"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("envs-host".to_string(), "create".to_string()),
+            ("envs-client".to_string(), "create".to_string())
+        ]
+    );
+    assert_eq!(plan.summary()["data_loss"], false);
+    p.apply_ok("cfdo.toml");
+    assert_eq!(p.count("envs-client", "/increment"), 1);
+
+    // Each environment is unchanged from its own point of view.
+    p.cfdo(&["plan", "--detailed-exitcode"]).expect_code(0);
+    p.cfdo(&["plan", "--detailed-exitcode", "--env", "staging"])
+        .expect_code(0);
+
+    // Destroying the default environment leaves staging alone.
+    p.cfdo(&["destroy", "--yes"]).expect_code(0);
+    assert_eq!(
+        p.script_names(),
+        ["envs-client-staging", "envs-host-staging"]
+    );
+    assert_eq!(p.count("envs-client-staging", "/increment"), 2);
+    p.cfdo(&["destroy", "--yes", "--env", "staging"])
+        .expect_code(0);
+    assert!(p.script_names().is_empty());
 }
