@@ -468,6 +468,14 @@ pub fn plan(
         .owned_by(&owner_tag)
         .filter(|s| manifest.worker_by_script(&s.id).is_none())
         .collect();
+    // Classes this plan transfers out of a script (before it is deleted): their data moves, it is not lost.
+    let transferred: BTreeSet<(String, String)> = changes
+        .iter()
+        .filter_map(|c| c.migration.as_ref())
+        .flat_map(|m| &m.steps)
+        .flat_map(|step| &step.transferred_classes)
+        .map(|t| (t.from_script.clone(), t.from.clone()))
+        .collect();
     for orphan in orphans {
         fingerprints.insert(orphan.id.clone(), Some(fingerprint(orphan)));
         changes.push(delete_change(
@@ -476,6 +484,7 @@ pub fn plan(
             &orphan.id,
             None,
             2,
+            &transferred,
             &mut problems,
         ));
     }
@@ -505,11 +514,13 @@ fn delete_change(
     script: &str,
     worker: Option<&str>,
     phase: usize,
+    transferred: &BTreeSet<(String, String)>,
     problems: &mut Vec<Problem>,
 ) -> Change {
     let mut data_loss = Vec::new();
-    let hosts = snapshot.namespaces_of(script).count() > 0;
-    for ns in snapshot.namespaces_of(script) {
+    let kept = |class: &str| transferred.contains(&(script.to_string(), class.to_string()));
+    let hosts = snapshot.namespaces_of(script).any(|ns| !kept(&ns.class));
+    for ns in snapshot.namespaces_of(script).filter(|ns| !kept(&ns.class)) {
         data_loss.push(format!("deletes Durable Object class `{}` of `{script}` (namespace {}) and all of its stored data", ns.class, ns.id));
         // A namespace the manifest protects may not be deleted, whatever the plan. A script
         // gone from the manifest (its worker renamed) takes along the namespace it hosted.
@@ -699,6 +710,7 @@ pub fn plan_destroy(
             &info.id,
             worker.map(|w| w.key.as_str()),
             0,
+            &BTreeSet::new(),
             &mut problems,
         );
         change.level = match worker {
