@@ -555,3 +555,61 @@ fn environments_of_one_stack_never_touch_each_other() {
         .expect_code(0);
     assert!(p.script_names().is_empty());
 }
+
+#[test]
+fn a_class_transferred_out_of_a_removed_worker_is_no_data_loss() {
+    let p = Project::new();
+    let manifest = |host: &str, transfer: &str| {
+        format!(
+            r#"[stack]
+name = "tr"
+compatibility_date = "2026-11-01"
+
+[workers.{host}]
+name = "tr-{host}"
+main = "{host}/index.js"
+
+[workers.{host}.bindings]
+COUNTER = {{ durable_object = "counter" }}
+
+[durable_objects.counter]
+class_name = "Counter"
+worker = "{host}"
+{transfer}"#
+        )
+    };
+    p.write("w1/index.js", &host_code("Counter", "COUNTER"));
+    p.write("w2/index.js", &host_code("Counter", "COUNTER"));
+    p.write("cfdo.toml", &manifest("w1", ""));
+    p.apply_ok("cfdo.toml");
+    assert_eq!(p.count("tr-w1", "/increment"), 1);
+    let namespace_id = p.namespace("tr-w1", "Counter").expect("namespace")["id"].clone();
+
+    // w1 leaves the manifest; its class moves to w2 first.
+    p.write(
+        "cfdo.toml",
+        &manifest("w2", "transferred_from = \"tr-w1\"\n"),
+    );
+    let plan = p.cfdo(&["--json", "plan"]);
+    plan.expect_code(0);
+    let w2 = plan.change("tr-w2");
+    assert_eq!(
+        w2["migration"]["steps"],
+        json!([{"transferred_classes": [{"from": "Counter", "from_script": "tr-w1", "to": "Counter"}]}])
+    );
+    let w1 = plan.change("tr-w1");
+    assert_eq!(w1["action"], "delete");
+    assert!(strings(&w1, "data_loss").is_empty(), "the data moves: {w1}");
+    assert!(
+        (w2["phase"].as_u64(), w2["level"].as_u64()) < (w1["phase"].as_u64(), w1["level"].as_u64()),
+        "the transfer runs before the delete: {w2} / {w1}"
+    );
+    assert_eq!(plan.summary()["data_loss"], false);
+
+    p.apply_ok("cfdo.toml");
+    assert_eq!(p.script_names(), ["tr-w2"]);
+    let moved = p.namespace("tr-w2", "Counter").expect("moved namespace");
+    assert_eq!(moved["id"], namespace_id);
+    assert_eq!(p.count("tr-w2", "/increment"), 2, "the data moved along");
+    p.cfdo(&["plan", "--detailed-exitcode"]).expect_code(0);
+}
