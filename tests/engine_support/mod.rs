@@ -322,17 +322,34 @@ impl Project {
         format!("{}/accounts/{}{path}", api.base, api.account)
     }
 
+    /// Sends a request to the edge's API. A 429 (an edge started with
+    /// `--rate-limit`) is retried after its Retry-After, for a bounded time;
+    /// requests whose body cannot be cloned are sent once.
     fn send(&self, request: reqwest::blocking::RequestBuilder) -> (u16, Value) {
-        let response = request
-            .bearer_auth(self.api().token)
-            .send()
-            .expect("edge request");
-        let status = response.status().as_u16();
-        let text = response.text().unwrap_or_default();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
+        let request = request.bearer_auth(self.api().token);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut next = Some(request);
+        loop {
+            let current = next.take().expect("a request to send");
+            next = current.try_clone();
+            let response = current.send().expect("edge request");
+            let status = response.status().as_u16();
+            let wait = response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(1);
+            let text = response.text().unwrap_or_default();
+            if status == 429 && next.is_some() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_secs(wait.min(10)));
+                continue;
+            }
+            return (
+                status,
+                serde_json::from_str(&text).unwrap_or(Value::String(text)),
+            );
+        }
     }
 
     /// GET on the account's API; panics unless 200.
