@@ -445,6 +445,15 @@ pub fn apply(global: &GlobalArgs, args: &ApplyArgs) -> Result<Outcome> {
             adopting.join(", ")
         ));
     }
+    // A deleted class or script still bound from outside the stack would fail half-way through.
+    let outside = rt.block_on(outside_dependents(&conn.client, &changes))?;
+    if !outside.is_empty() {
+        return Err(miette!(
+            help = "remove those bindings first (or keep what they bind in the manifest), then apply again",
+            "refusing to apply: scripts outside the stack still depend on what this plan deletes: {}; nothing was changed",
+            outside.join("; ")
+        ));
+    }
     if changes.has_changes() {
         confirm(args.yes, "Apply these changes?", "apply")?;
         let uploads = uploads(&manifest, &built, &changes)?;
@@ -464,6 +473,66 @@ pub fn apply(global: &GlobalArgs, args: &ApplyArgs) -> Result<Outcome> {
     }
 }
 
+/// Scripts outside the plan that bind what it deletes: the namespaces of deleted
+/// scripts and deleted classes, and deleted scripts themselves (service bindings).
+/// Each entry names the outside script and what it depends on.
+async fn outside_dependents(client: &Client, changes: &ChangeSet) -> Result<Vec<String>> {
+    let in_plan: Vec<&str> = changes.changes.iter().map(|c| c.script.as_str()).collect();
+    let deleting_classes = changes.changes.iter().any(|c| {
+        c.migration
+            .as_ref()
+            .is_some_and(|m| m.steps.iter().any(|s| !s.deleted_classes.is_empty()))
+    });
+    let namespaces = if deleting_classes {
+        client.list_namespaces().await?
+    } else {
+        Vec::new()
+    };
+    let mut outside = Vec::new();
+    for change in &changes.changes {
+        let deleted_classes: Vec<&str> = change
+            .migration
+            .iter()
+            .flat_map(|m| &m.steps)
+            .flat_map(|s| &s.deleted_classes)
+            .map(String::as_str)
+            .collect();
+        let deletes_script = change.action == Action::Delete;
+        if !deletes_script && deleted_classes.is_empty() {
+            continue;
+        }
+        // The namespaces this change deletes: all of a deleted script's, or the deleted classes'.
+        let deleted_ids: Vec<&str> = namespaces
+            .iter()
+            .filter(|n| n.script == change.script && deleted_classes.contains(&n.class.as_str()))
+            .map(|n| n.id.as_str())
+            .collect();
+        let refs = client.references(&change.script).await?;
+        for d in refs.durable_objects {
+            let deleted = deletes_script || deleted_ids.contains(&d.namespace_id.as_str());
+            if deleted && !in_plan.contains(&d.dependent_service.as_str()) {
+                outside.push(format!(
+                    "`{}` binds Durable Objects of `{}`",
+                    d.dependent_service, change.script
+                ));
+            }
+        }
+        if deletes_script {
+            for s in refs.services {
+                if !in_plan.contains(&s.service.as_str()) {
+                    outside.push(format!(
+                        "`{}` has a service binding to `{}`",
+                        s.service, change.script
+                    ));
+                }
+            }
+        }
+    }
+    outside.sort();
+    outside.dedup();
+    Ok(outside)
+}
+
 /// `cfdo destroy`
 pub fn destroy(global: &GlobalArgs, args: &DestroyArgs) -> Result<Outcome> {
     let (manifest, graph) = load(global)?;
@@ -474,34 +543,12 @@ pub fn destroy(global: &GlobalArgs, args: &DestroyArgs) -> Result<Outcome> {
         let snapshot = Snapshot::read(&conn.client, &[], 10).await?;
         let changes = plan::plan_destroy(&manifest, &graph, &snapshot, &conn.plan_target())?;
         // Scripts outside the stack that still bind what it is about to delete (F14).
-        let owned: Vec<&str> = changes.changes.iter().map(|c| c.script.as_str()).collect();
-        let mut outside = Vec::new();
-        for change in &changes.changes {
-            let refs = conn.client.references(&change.script).await?;
-            for d in refs.durable_objects {
-                if !owned.contains(&d.dependent_service.as_str()) {
-                    outside.push(format!(
-                        "`{}` binds Durable Objects of `{}`",
-                        d.dependent_service, change.script
-                    ));
-                }
-            }
-            for s in refs.services {
-                if !owned.contains(&s.service.as_str()) {
-                    outside.push(format!(
-                        "`{}` has a service binding to `{}`",
-                        s.service, change.script
-                    ));
-                }
-            }
-        }
+        let outside = outside_dependents(&conn.client, &changes).await?;
         Ok::<_, miette::Report>((changes, outside))
     })?;
-    let (changes, mut outside) = changes;
+    let (changes, outside) = changes;
     show_plan(global, &changes);
     if !outside.is_empty() && !args.force {
-        outside.sort();
-        outside.dedup();
         return Err(miette!(
             help = "remove those bindings first, or destroy with --force to delete anyway (those scripts will then fail)",
             "refusing to destroy: scripts outside the stack still depend on it: {}",
