@@ -613,3 +613,72 @@ worker = "{host}"
     assert_eq!(p.count("tr-w2", "/increment"), 2, "the data moved along");
     p.cfdo(&["plan", "--detailed-exitcode"]).expect_code(0);
 }
+
+#[test]
+fn deleting_a_class_bound_from_another_stack_is_refused_before_any_change() {
+    let p = Project::new();
+    stack(&p, "ob", None, true, "");
+    p.apply_ok("cfdo.toml");
+    p.write("other/index.js", &client_code("COUNTER"));
+    p.write(
+        "other/cfdo.toml",
+        r#"[stack]
+name = "ob-other"
+compatibility_date = "2026-11-01"
+
+[workers.o]
+name = "ob-other-o"
+main = "index.js"
+
+[workers.o.bindings]
+COUNTER = { durable_object = "c" }
+
+[durable_objects.c]
+class_name = "Counter"
+script = "ob-host"
+"#,
+    );
+    p.apply_ok("other/cfdo.toml");
+    assert_eq!(p.count("ob-other-o", "/increment"), 1);
+
+    // The stack drops the class (and its client's binding) with the opt-in.
+    p.write(
+        "cfdo.toml",
+        r#"[stack]
+name = "ob"
+compatibility_date = "2026-11-01"
+
+[workers.h]
+name = "ob-host"
+main = "h/index.js"
+
+[workers.c]
+name = "ob-client"
+main = "c/index.js"
+"#,
+    );
+    let scripts = p.scripts();
+    let apply = p.cfdo(&["apply", "--yes", "--allow-data-loss"]);
+    apply.expect_code(1);
+    assert!(
+        apply.err().contains(
+            "refusing to apply: scripts outside the stack still depend on what this plan deletes: `ob-other-o` binds Durable Objects of `ob-host`"
+        ),
+        "{}",
+        apply.stderr
+    );
+    assert_eq!(
+        p.scripts(),
+        scripts,
+        "nothing was changed, not even the client"
+    );
+    assert_eq!(p.binding_names("ob-client"), ["COUNTER"]);
+    assert_eq!(p.count("ob-client", "/increment"), 2);
+
+    // Once the other stack lets go, the same apply goes through.
+    p.cfdo_with("other/cfdo.toml", &["destroy", "--yes"])
+        .expect_code(0);
+    p.cfdo(&["apply", "--yes", "--allow-data-loss"])
+        .expect_code(0);
+    assert!(p.namespace("ob-host", "Counter").is_none());
+}
