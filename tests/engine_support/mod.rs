@@ -501,7 +501,12 @@ impl Project {
                 Err(e) => e.to_string(),
             };
             if Instant::now() > deadline {
-                panic!("{script}{path} did not answer: {last}");
+                let logs = self.cfdo(&["edge", "logs", "-n", "60"]);
+                panic!(
+                    "{script}{path} did not answer: {last}\nedge status: {}\n--- edge log (last lines)\n{}",
+                    self.status(),
+                    logs.stdout
+                );
             }
             std::thread::sleep(Duration::from_millis(200));
         }
