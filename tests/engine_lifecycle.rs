@@ -682,3 +682,50 @@ main = "c/index.js"
         .expect_code(0);
     assert!(p.namespace("ob-host", "Counter").is_none());
 }
+
+/// The most changes in flight at once, from the apply_progress events.
+fn max_in_flight(run: &Run) -> usize {
+    let mut now = 0usize;
+    let mut max = 0usize;
+    for e in run.events_of("apply_progress") {
+        match e["status"].as_str() {
+            Some("started") => now += 1,
+            Some("done") | Some("failed") => now = now.saturating_sub(1),
+            _ => {}
+        }
+        max = max.max(now);
+    }
+    max
+}
+
+#[test]
+fn parallelism_bounds_the_changes_in_flight() {
+    let p = Project::new();
+    let mut toml = String::from("[stack]\nname = \"par\"\ncompatibility_date = \"2026-11-01\"\n");
+    for w in ["a", "b", "c", "d", "e"] {
+        p.write(&format!("{w}/index.js"), &plain_code(w));
+        toml.push_str(&format!(
+            "\n[workers.{w}]\nname = \"par-{w}\"\nmain = \"{w}/index.js\"\n"
+        ));
+    }
+    p.write("cfdo.toml", &toml);
+
+    let apply = p.cfdo(&["--json", "apply", "--yes", "--parallelism", "2"]);
+    apply.expect_code(0);
+    assert_eq!(
+        apply.events_of("apply_summary")[0]["applied"]
+            .as_array()
+            .map(Vec::len),
+        Some(5)
+    );
+    let max = max_in_flight(&apply);
+    assert!(
+        (1..=2).contains(&max),
+        "{max} in flight with --parallelism 2"
+    );
+
+    let destroy = p.cfdo(&["--json", "destroy", "--yes", "--parallelism", "1"]);
+    destroy.expect_code(0);
+    assert_eq!(max_in_flight(&destroy), 1);
+    assert!(p.script_names().is_empty());
+}
