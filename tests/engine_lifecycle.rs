@@ -729,3 +729,47 @@ fn parallelism_bounds_the_changes_in_flight() {
     assert_eq!(max_in_flight(&destroy), 1);
     assert!(p.script_names().is_empty());
 }
+
+#[test]
+fn a_key_value_class_is_created_with_new_classes() {
+    let p = Project::new();
+    p.write("src/index.js", &host_code("Counter", "COUNTER"));
+    p.write(
+        "cfdo.toml",
+        r#"[stack]
+name = "kv"
+compatibility_date = "2026-11-01"
+
+[workers.kv]
+main = "src/index.js"
+
+[workers.kv.bindings]
+COUNTER = { durable_object = "counter" }
+
+[durable_objects.counter]
+class_name = "Counter"
+worker = "kv"
+sqlite = false
+"#,
+    );
+    let plan = p.cfdo(&["--json", "plan"]);
+    plan.expect_code(0);
+    assert_eq!(
+        plan.change("kv")["migration"],
+        json!({"new_tag": "v1", "steps": [{"new_classes": ["Counter"]}]})
+    );
+    let text = p.cfdo(&["plan"]);
+    assert!(
+        text.stdout
+            .contains("migration (none) -> v1: new key-value class Counter"),
+        "{}",
+        text.stdout
+    );
+    p.apply_ok("cfdo.toml");
+    assert_eq!(
+        p.namespace("kv", "Counter").expect("namespace")["use_sqlite"],
+        false
+    );
+    assert_eq!(p.count("kv", "/increment"), 1);
+    p.cfdo(&["plan", "--detailed-exitcode"]).expect_code(0);
+}
