@@ -392,3 +392,39 @@ pub fn replayed_migration_codes(text: &str) -> Vec<&'static str> {
         .filter(|c| text.contains(c))
         .collect()
 }
+
+impl Edge {
+    /// How many versions the account holds of a script (one per upload).
+    pub fn versions(&self, script: &str) -> usize {
+        let (api, token, account) = self.env();
+        let body: Value = reqwest::blocking::Client::new()
+            .get(format!(
+                "{api}/accounts/{account}/workers/scripts/{script}/versions"
+            ))
+            .bearer_auth(&token)
+            .send()
+            .and_then(|r| r.json())
+            .unwrap_or_else(|e| panic!("versions of {script}: {e}"));
+        body["result"]["items"]
+            .as_array()
+            .unwrap_or_else(|| panic!("versions of {script}: {body}"))
+            .len()
+    }
+}
+
+/// Lines of `log` that record a finished upload (`PUT …/scripts/<name> -> <status>`).
+pub fn uploads_in(log: &str) -> Vec<&str> {
+    log.lines()
+        .filter(|l| l.starts_with("cfdo edge: PUT ") && l.contains("/workers/scripts/"))
+        .collect()
+}
+
+/// Sends a signal to a process with `kill`.
+pub fn signal(pid: u32, name: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{name} {pid} failed");
+}

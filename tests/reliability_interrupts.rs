@@ -1,0 +1,135 @@
+//! Interrupted applies: the edge killed in the middle of an apply, and Ctrl-C
+//! (SIGINT) sent to cfdo during one. The next apply converges, no migration
+//! or upload is applied twice, and no Durable Object data is lost.
+
+mod reliability_support;
+
+use std::collections::BTreeSet;
+
+use reliability_support::{
+    Edge, Stack, apply_summary, replayed_migration_codes, signal, text, uploads_in, wait_until,
+};
+
+fn names(value: &serde_json::Value) -> BTreeSet<String> {
+    value
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|v| {
+                    v.as_str()
+                        .or_else(|| v["script"].as_str())
+                        .unwrap_or_default()
+                        .to_string()
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn edge_killed_mid_apply_then_apply_again_converges_without_replays() {
+    let edge = Edge::start(&[]);
+    let stack = Stack::new("killed", 4, 8);
+    let manifest = stack.manifest();
+    let out = edge.cfdo(&["apply", "--yes"], &manifest);
+    assert!(out.status.success(), "{}", text(&out));
+    for h in 0..stack.hosts {
+        for _ in 0..=h {
+            edge.count(&format!("c{h}"), "/increment");
+        }
+    }
+
+    // Version 2: every script changes and every host gains a class (a migration).
+    stack.write("killed", "2", stack.hosts, &[]);
+    edge.restart_with(&["--latency-ms", "250"]);
+    let before = edge.log().len();
+    let child = edge.spawn(&["--json", "apply", "--yes"], &manifest);
+    assert!(
+        wait_until(1200, || uploads_in(&edge.log()[before..]).len() >= 2),
+        "the apply never uploaded: {}",
+        edge.log()
+    );
+    let pid = edge.pid();
+    signal(pid, "KILL");
+    let killed = child.wait_with_output().expect("wait for apply");
+    let killed_text = text(&killed);
+    assert_eq!(killed.status.code(), Some(1), "{killed_text}");
+    let summary = apply_summary(&killed);
+    let unfinished = names(&summary["failed"]).len() + names(&summary["not_applied"]).len();
+    assert!(unfinished > 0, "the kill left nothing undone: {summary}");
+    let landed = uploads_in(&edge.log()[before..]).len();
+
+    // Restarted (same state directory, same port), the next apply finishes the job.
+    edge.start_again(&[]);
+    let out = edge.cfdo(&["--json", "apply", "--yes"], &manifest);
+    let rerun_text = text(&out);
+    assert!(out.status.success(), "{rerun_text}");
+    let rerun = apply_summary(&out);
+    let out = edge.cfdo(&["plan", "--detailed-exitcode"], &manifest);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    let tags = edge.migration_tags();
+    for h in 0..stack.hosts {
+        assert_eq!(tags[&format!("h{h}")].as_deref(), Some("v2"), "{tags:?}");
+    }
+    // One upload per apply that changed a script: v1, then v2 exactly once.
+    for script in tags.keys() {
+        assert_eq!(edge.versions(script), 2, "versions of {script}");
+    }
+    for h in 0..stack.hosts {
+        assert_eq!(edge.count(&format!("h{h}"), "/get"), h as i64 + 1, "h{h}");
+    }
+    let all = format!("{killed_text}{rerun_text}");
+    assert_eq!(replayed_migration_codes(&all), Vec::<&str>::new(), "{all}");
+    eprintln!(
+        "edge killed (kill -9 pid {pid}) after {landed} uploads of 12; the interrupted apply reported {unfinished} unfinished; the rerun applied {} and converged; migration tags v2, 2 versions per script, 4 counters kept",
+        names(&rerun["applied"]).len()
+    );
+}
+
+#[test]
+fn sigint_stops_new_work_reports_it_and_the_next_apply_converges() {
+    let edge = Edge::start(&["--latency-ms", "300"]);
+    let stack = Stack::new("sigint", 2, 10);
+    let manifest = stack.manifest();
+    let before = edge.log().len();
+    let child = edge.spawn(&["--json", "apply", "--yes"], &manifest);
+    assert!(
+        wait_until(1200, || !uploads_in(&edge.log()[before..]).is_empty()),
+        "the apply never uploaded: {}",
+        edge.log()
+    );
+    signal(child.id(), "INT");
+    let out = child.wait_with_output().expect("wait for apply");
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("interrupted"), "{t}");
+    let summary = apply_summary(&out);
+    assert_eq!(summary["interrupted"], true, "{summary}");
+    let applied = names(&summary["applied"]);
+    let not_applied = names(&summary["not_applied"]);
+    let failed = names(&summary["failed"]);
+    assert!(!not_applied.is_empty(), "nothing left undone: {summary}");
+    assert!(failed.is_empty(), "{summary}");
+    assert!(applied.is_disjoint(&not_applied), "{summary}");
+    assert_eq!(applied.len() + not_applied.len(), 12, "{summary}");
+    // What the report calls applied is exactly what the account holds.
+    let listed: BTreeSet<String> = edge
+        .scripts()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(listed, applied, "{summary}");
+
+    let out = edge.cfdo(&["--json", "apply", "--yes"], &manifest);
+    assert!(out.status.success(), "{}", text(&out));
+    let rerun = apply_summary(&out);
+    assert_eq!(names(&rerun["applied"]), not_applied, "{rerun}");
+    let out = edge.cfdo(&["plan", "--detailed-exitcode"], &manifest);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    eprintln!(
+        "SIGINT: {} applied before stopping, {} not started and reported; the next apply applied exactly those",
+        applied.len(),
+        not_applied.len()
+    );
+}
