@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -356,35 +356,96 @@ fn free_port() -> u16 {
         .unwrap_or(0)
 }
 
-struct ParsedUpload {
-    metadata: UploadMetadata,
-    modules: Vec<(String, String, Vec<u8>)>,
+/// What an upload's multipart body holds: the metadata and each module
+/// (name, content type, bytes).
+#[derive(Debug)]
+pub struct ParsedUpload {
+    pub metadata: UploadMetadata,
+    pub modules: Vec<(String, String, Vec<u8>)>,
 }
 
-async fn parse_upload(mut multipart: Multipart) -> Result<ParsedUpload, ApiError> {
-    let mut metadata = None;
-    let mut modules = Vec::new();
-    loop {
-        let field = match multipart.next_field().await {
-            Ok(Some(field)) => field,
-            Ok(None) => break,
-            Err(e) => {
-                return Err(ApiError::bad_request(
-                    BAD_REQUEST,
-                    format!("malformed multipart upload: {e}"),
-                ));
-            }
-        };
-        let name = field.name().unwrap_or("").to_string();
-        let file_name = field.file_name().map(str::to_string);
-        let content_type = field.content_type().map(str::to_string);
-        let bytes = field.bytes().await.map_err(|e| {
+/// The largest Worker the edge accepts: its modules' bytes, uncompressed
+/// (Cloudflare's Worker size limit, 64 MiB).
+pub const MAX_SCRIPT_BYTES: usize = 64 << 20;
+/// The largest `metadata` part.
+pub const MAX_METADATA_BYTES: usize = 1 << 20;
+/// The most parts an upload may have.
+pub const MAX_UPLOAD_PARTS: usize = 1000;
+/// Cloudflare's code for a Worker over the size limit.
+pub const SCRIPT_TOO_LARGE: i64 = 10027;
+
+fn too_large() -> ApiError {
+    ApiError::bad_request(
+        SCRIPT_TOO_LARGE,
+        format!(
+            "Your Worker exceeded the size limit of {} MiB. Refer to the Workers documentation (https://developers.cloudflare.com/workers/observability/errors/#errors-on-worker-upload) for more details.",
+            MAX_SCRIPT_BYTES >> 20
+        ),
+    )
+}
+
+/// Reads a script upload (`multipart/form-data`) from a body stream. Reading
+/// stops as soon as the body is malformed or holds more than
+/// [`MAX_SCRIPT_BYTES`] of modules, so memory stays bounded by the limits.
+pub async fn read_upload<S, E>(
+    content_type: Option<&str>,
+    body: S,
+) -> Result<ParsedUpload, ApiError>
+where
+    S: futures::Stream<Item = Result<bytes::Bytes, E>> + Send + 'static,
+    E: Into<Box<dyn std::error::Error + Send + Sync>> + 'static,
+{
+    let boundary = content_type
+        .and_then(|ct| multer::parse_boundary(ct).ok())
+        .ok_or_else(|| {
             ApiError::bad_request(
                 BAD_REQUEST,
-                format!("cannot read upload part '{name}': {e}"),
+                "a script upload must be multipart/form-data with a boundary",
             )
         })?;
-        if name == "metadata" {
+    let limits = multer::Constraints::new().size_limit(
+        multer::SizeLimit::new()
+            .whole_stream((MAX_SCRIPT_BYTES + MAX_METADATA_BYTES + (1 << 20)) as u64),
+    );
+    let mut multipart = multer::Multipart::with_constraints(body, boundary, limits);
+    let malformed = |e: multer::Error| match e {
+        multer::Error::StreamSizeExceeded { .. } => too_large(),
+        e => ApiError::bad_request(BAD_REQUEST, format!("malformed multipart upload: {e}")),
+    };
+    let mut metadata = None;
+    let mut modules = Vec::new();
+    let mut total = 0usize;
+    loop {
+        let Some(mut field) = multipart.next_field().await.map_err(malformed)? else {
+            break;
+        };
+        if modules.len() + usize::from(metadata.is_some()) >= MAX_UPLOAD_PARTS {
+            return Err(ApiError::bad_request(
+                BAD_REQUEST,
+                format!("the upload has more than {MAX_UPLOAD_PARTS} parts"),
+            ));
+        }
+        let name = field.name().unwrap_or("").to_string();
+        let file_name = field.file_name().map(str::to_string);
+        let content_type = field.content_type().map(|m| m.to_string());
+        let is_metadata = name == "metadata";
+        let mut bytes = Vec::new();
+        while let Some(chunk) = field.chunk().await.map_err(malformed)? {
+            bytes.extend_from_slice(&chunk);
+            if is_metadata && bytes.len() > MAX_METADATA_BYTES {
+                return Err(ApiError::bad_request(
+                    BAD_REQUEST,
+                    format!(
+                        "the metadata part is larger than {} MiB",
+                        MAX_METADATA_BYTES >> 20
+                    ),
+                ));
+            }
+            if !is_metadata && total + bytes.len() > MAX_SCRIPT_BYTES {
+                return Err(too_large());
+            }
+        }
+        if is_metadata {
             let parsed: UploadMetadata = serde_json::from_slice(&bytes).map_err(|e| {
                 ApiError::bad_request(
                     BAD_REQUEST,
@@ -394,6 +455,7 @@ async fn parse_upload(mut multipart: Multipart) -> Result<ParsedUpload, ApiError
             metadata = Some(parsed);
             continue;
         }
+        total += bytes.len();
         let module_name = file_name.filter(|f| !f.is_empty()).unwrap_or(name);
         let content_type = content_type.unwrap_or_else(|| {
             if module_name.ends_with(".wasm") {
@@ -404,7 +466,7 @@ async fn parse_upload(mut multipart: Multipart) -> Result<ParsedUpload, ApiError
                 "application/octet-stream".to_string()
             }
         });
-        modules.push((module_name, content_type, bytes.to_vec()));
+        modules.push((module_name, content_type, bytes));
     }
     let Some(metadata) = metadata else {
         return Err(ApiError::bad_request(
@@ -413,6 +475,20 @@ async fn parse_upload(mut multipart: Multipart) -> Result<ParsedUpload, ApiError
         ));
     };
     Ok(ParsedUpload { metadata, modules })
+}
+
+/// Reads the upload of a request to the API.
+async fn parse_upload(request: Request) -> Result<ParsedUpload, ApiError> {
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    read_upload(
+        content_type.as_deref(),
+        request.into_body().into_data_stream(),
+    )
+    .await
 }
 
 fn store_modules(
@@ -522,27 +598,27 @@ async fn get_script(
 async fn put_script(
     State(app): State<Shared>,
     Path((account, script)): Path<(String, String)>,
-    multipart: Multipart,
+    request: Request,
 ) -> ApiResult {
-    upload(app, account, script, multipart, UploadKind::Script).await
+    upload(app, account, script, request, UploadKind::Script).await
 }
 
 async fn post_version(
     State(app): State<Shared>,
     Path((account, script)): Path<(String, String)>,
-    multipart: Multipart,
+    request: Request,
 ) -> ApiResult {
-    upload(app, account, script, multipart, UploadKind::Version).await
+    upload(app, account, script, request, UploadKind::Version).await
 }
 
 async fn upload(
     app: Shared,
     account: String,
     script: String,
-    multipart: Multipart,
+    request: Request,
     kind: UploadKind,
 ) -> ApiResult {
-    let parsed = parse_upload(multipart).await?;
+    let parsed = parse_upload(request).await?;
     let state = app.state.lock().await;
     check_account(&app, &state, &account)?;
     let (stored, texts) = store_modules(&app, &parsed.modules)?;
@@ -713,7 +789,7 @@ async fn patch_settings(
 }
 
 /// The `settings` part of a multipart settings PATCH.
-fn settings_from_multipart(content_type: &str, body: &[u8]) -> Result<Value, ApiError> {
+pub fn settings_from_multipart(content_type: &str, body: &[u8]) -> Result<Value, ApiError> {
     let boundary = content_type
         .split(';')
         .filter_map(|p| p.trim().strip_prefix("boundary="))

@@ -32,7 +32,12 @@ use crate::cli::{EdgeArgs, EdgeCommand, EdgeLocation, EdgeServeArgs, GlobalArgs}
 use crate::commands::Outcome;
 use state::{ServerInfo, StateDir};
 
+pub use api::{
+    MAX_METADATA_BYTES, MAX_SCRIPT_BYTES, MAX_UPLOAD_PARTS, ParsedUpload, SCRIPT_TOO_LARGE,
+    read_upload, settings_from_multipart,
+};
 pub use exports::exported_names;
+pub use rules::ApiError;
 
 /// How to reach a running edge's API. Its `Debug` form hides the token.
 #[derive(Clone, PartialEq, Eq)]
