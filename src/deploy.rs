@@ -526,6 +526,7 @@ fn finish(
             "failed": report.failed.iter().map(|o| serde_json::json!({"script": o.script, "error": o.result.as_ref().err()})).collect::<Vec<_>>(),
             "not_applied": report.not_applied,
             "interrupted": report.interrupted,
+            "conflict": report.conflict,
             "elapsed_ms": report.elapsed.as_millis() as u64,
             "requests": stats.requests,
             "retries": stats.retries,
@@ -556,6 +557,10 @@ fn finish(
         if !global.quiet || !report.succeeded() {
             eprintln!("{line}");
         }
+        if !report.applied.is_empty() && !report.succeeded() {
+            let applied: Vec<&str> = report.applied.iter().map(|o| o.script.as_str()).collect();
+            eprintln!("applied: {}", applied.join(", "));
+        }
         if !report.not_applied.is_empty() {
             eprintln!("not applied: {}", report.not_applied.join(", "));
         }
@@ -573,6 +578,12 @@ fn finish(
             o.result.as_ref().err().map(String::as_str).unwrap_or("")
         )
     });
+    if let (None, Some(conflict)) = (&first, &report.conflict) {
+        return Err(miette!(
+            help = "run `cfdo plan` again and apply the new plan; what was applied is listed above",
+            "apply stopped: {conflict}"
+        ));
+    }
     Err(miette!(
         help = "fix the cause and run apply again: it continues from what the account holds now",
         "{}",
