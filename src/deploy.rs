@@ -363,14 +363,24 @@ fn confirm(yes: bool, question: &str, flag_hint: &str) -> Result<()> {
     }
 }
 
-/// Sets a flag on Ctrl-C so the executor starts no new work.
+/// Sets a flag on Ctrl-C so the executor starts no new work; a second
+/// Ctrl-C quits at once (exit status 130) instead of waiting for requests
+/// in flight.
 fn interrupt_flag(rt: &tokio::runtime::Runtime) -> Arc<AtomicBool> {
     let flag = Arc::new(AtomicBool::new(false));
     let set = flag.clone();
     rt.spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
             set.store(true, Ordering::SeqCst);
-            eprintln!("cfdo: interrupted; letting requests in flight finish, starting nothing new");
+            eprintln!(
+                "cfdo: interrupted; letting requests in flight finish, starting nothing new (Ctrl-C again quits at once)"
+            );
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!(
+                    "cfdo: interrupted again; quitting without waiting for requests in flight: run `cfdo plan` to see what they changed"
+                );
+                std::process::exit(130);
+            }
         }
     });
     flag
