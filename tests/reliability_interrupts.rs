@@ -133,3 +133,54 @@ fn sigint_stops_new_work_reports_it_and_the_next_apply_converges() {
         not_applied.len()
     );
 }
+
+#[test]
+fn a_second_sigint_quits_at_once_and_the_next_apply_converges() {
+    use std::io::{BufRead, BufReader};
+    use std::sync::mpsc;
+
+    let edge = Edge::start(&["--latency-ms", "400"]);
+    let stack = Stack::new("twice", 2, 4);
+    let manifest = stack.manifest();
+    let before = edge.log().len();
+    let mut child = edge.spawn(&["apply", "--yes"], &manifest);
+    let stderr = child.stderr.take().expect("stderr");
+    let (lines, received) = mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = lines.send(line);
+        }
+    });
+    assert!(
+        wait_until(1200, || !uploads_in(&edge.log()[before..]).is_empty()),
+        "the apply never uploaded"
+    );
+    signal(child.id(), "INT");
+    let mut seen = Vec::new();
+    while !seen
+        .iter()
+        .any(|l: &String| l.contains("cfdo: interrupted; letting requests in flight finish"))
+    {
+        let line = received
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("no interrupt notice; stderr so far: {seen:#?}"));
+        seen.push(line);
+    }
+    signal(child.id(), "INT");
+    let status = child.wait().expect("wait for apply");
+    let _ = reader.join();
+    seen.extend(received.try_iter());
+    assert_eq!(status.code(), Some(130), "{seen:#?}");
+    assert!(
+        seen.iter().any(|l| l.contains("interrupted again")),
+        "{seen:#?}"
+    );
+
+    let out = edge.cfdo(&["apply", "--yes"], &manifest);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = edge.cfdo(&["plan", "--detailed-exitcode"], &manifest);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    for script in ["h0", "h1", "c0", "c3"] {
+        assert_eq!(edge.versions(script), 1, "{script} uploaded twice");
+    }
+}
