@@ -187,3 +187,42 @@ fn failed_reads_never_plan_new_classes_for_existing_ones() {
         "failed reads: 10 plans at --fail-rate 0.5: {clean} correct (no changes), {failed} stopped with an error, 0 wrong plans"
     );
 }
+
+#[test]
+fn rate_limited_apply_waits_as_told_and_uploads_each_script_once() {
+    let edge = Edge::start(&["--rate-limit", "10/1"]);
+    let stack = Stack::new("limited", 2, 6);
+    let manifest = stack.manifest();
+    let out = edge.cfdo(&["--json", "apply", "--yes"], &manifest);
+    assert!(out.status.success(), "{}", text(&out));
+    let summary = apply_summary(&out);
+    let log = edge.log();
+    let limited = log
+        .lines()
+        .filter(|l| l.starts_with("cfdo edge: ") && l.contains(" -> 429 "))
+        .count();
+    assert!(limited > 0, "the edge never limited the apply: {log}");
+    // Every 429 was retried after the wait the edge asked for.
+    assert_eq!(
+        summary["retries"].as_u64(),
+        Some(limited as u64),
+        "{summary}"
+    );
+    assert!(
+        summary["waited_ms"].as_u64().unwrap_or(0) >= 1000,
+        "{summary}"
+    );
+    for script in ["h0", "h1", "c0", "c1", "c2", "c3", "c4", "c5"] {
+        assert_eq!(edge.versions(script), 1, "{script} uploaded more than once");
+    }
+    // The human summary says how long the rate limit held the apply.
+    stack.write("limited", "2", 0, &[]);
+    let out = edge.cfdo(&["apply", "--yes"], &manifest);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(t.contains("waiting for the rate limit"), "{t}");
+    eprintln!(
+        "rate limit: {limited} answers of 429 with Retry-After, all retried; waited {} ms; each script uploaded once",
+        summary["waited_ms"]
+    );
+}
