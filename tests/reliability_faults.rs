@@ -141,8 +141,8 @@ fn failed_reads_never_plan_new_classes_for_existing_ones() {
     assert!(out.status.success(), "{}", text(&out));
     let tags_before = edge.migration_tags();
 
-    // Half of all API calls fail: some plans exhaust their retries.
-    edge.restart_with(&["--fail-rate", "0.5"]);
+    // Most API calls fail: most plans exhaust the retries of some read.
+    edge.restart_with(&["--fail-rate", "0.6"]);
     let (mut clean, mut failed) = (0, 0);
     for _ in 0..10 {
         let out = edge.cfdo(&["--json", "plan", "--detailed-exitcode"], &manifest);
@@ -155,7 +155,9 @@ fn failed_reads_never_plan_new_classes_for_existing_ones() {
             Some(0) => clean += 1,
             Some(1) => {
                 assert!(
-                    t.contains("500") && t.contains("injected by the edge's --fail-rate"),
+                    t.contains("GET /")
+                        && t.contains("500")
+                        && t.contains("injected by the edge's --fail-rate"),
                     "plan failed without naming the failed read: {t}"
                 );
                 failed += 1;
@@ -163,9 +165,10 @@ fn failed_reads_never_plan_new_classes_for_existing_ones() {
             other => panic!("plan proposed changes ({other:?}) for an unchanged account: {t}"),
         }
     }
+    assert!(failed > 0, "no plan ran out of retries, so none was tested");
     // Applies under the same faults change nothing either.
     let before = edge.log().len();
-    for _ in 0..4 {
+    for _ in 0..3 {
         let out = edge.cfdo(&["--json", "apply", "--yes"], &manifest);
         let t = text(&out);
         assert!(matches!(out.status.code(), Some(0) | Some(1)), "apply: {t}");
@@ -184,7 +187,7 @@ fn failed_reads_never_plan_new_classes_for_existing_ones() {
     edge.restart_with(&[]);
     assert_eq!(edge.migration_tags(), tags_before);
     eprintln!(
-        "failed reads: 10 plans at --fail-rate 0.5: {clean} correct (no changes), {failed} stopped with an error, 0 wrong plans"
+        "failed reads: 10 plans at --fail-rate 0.6: {clean} correct (no changes), {failed} stopped with an error, 0 wrong plans"
     );
 }
 

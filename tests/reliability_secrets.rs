@@ -21,7 +21,8 @@ fn unique(label: &str) -> String {
 
 #[test]
 fn no_output_of_a_full_cycle_holds_the_token_or_a_secret_value() {
-    let edge = Edge::start(&[]);
+    // Some faults, so that the verbose logs hold retries of failed requests too.
+    let edge = Edge::start(&["--fail-rate", "0.1"]);
     let stack = Stack::new("secrets", 1, 1);
     stack.write(
         "secrets",
@@ -149,6 +150,10 @@ fn no_output_of_a_full_cycle_holds_the_token_or_a_secret_value() {
         ("the first secret", core1.as_str()),
         ("the second secret", core2.as_str()),
     ];
+    assert!(
+        places.iter().any(|(_, c)| c.contains("cfdo: retrying ")),
+        "no retry was logged"
+    );
     let mut leaks = Vec::new();
     let mut bytes = 0;
     for (place, content) in &places {
