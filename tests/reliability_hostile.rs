@@ -328,7 +328,7 @@ fn endless_parse(head: Vec<u8>, filler: Vec<u8>) -> (ApiError, usize) {
             .await
             .expect("the parser read an endless body without stopping")
     });
-    let error = result.err().expect("an endless body is refused");
+    let error = result.expect_err("an endless body is refused");
     (error, pulled.load(Ordering::Relaxed))
 }
 
