@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use futures::stream::{self, StreamExt};
 use miette::Result;
 
-use crate::cloudflare::Client;
 use crate::cloudflare::types::{Module, UploadMetadata};
+use crate::cloudflare::{Client, Prior};
 use crate::plan::{Action, Change, ChangeSet, Fingerprint};
 use crate::render::{Style, json_line, paint};
 
@@ -116,7 +116,7 @@ pub async fn execute(
                         check_fingerprints(client, changes, &[change]).await
                     };
                     let result = match checked {
-                        Ok(()) => run_change(client, change, uploads, force_delete)
+                        Ok(()) => run_change(client, changes, change, uploads, force_delete)
                             .await
                             .map(|()| begun.elapsed()),
                         Err(conflict) => Err(conflict),
@@ -168,6 +168,7 @@ pub async fn execute(
 
 async fn run_change(
     client: &Client,
+    changes: &ChangeSet,
     change: &Change,
     uploads: &BTreeMap<String, Upload>,
     force_delete: bool,
@@ -184,10 +185,28 @@ async fn run_change(
                 .ok_or_else(|| format!("no build output for `{}`", change.script))?;
             let mut metadata = upload.metadata.clone();
             metadata.migrations = change.migration.clone();
-            client
-                .upload_script(&change.script, &metadata, &upload.modules)
-                .await
-                .map_err(|e| e.to_string())?;
+            // What the plan saw (and the re-check just confirmed): lets the
+            // client recognise an attempt whose answer was lost.
+            let uploaded = match changes.fingerprints.get(&change.script) {
+                Some(planned) => {
+                    let prior = match planned {
+                        None => Prior::Absent,
+                        Some(f) => Prior::Listed {
+                            etag: f.etag.clone(),
+                            modified_on: f.modified_on.clone(),
+                        },
+                    };
+                    client
+                        .upload_script_after(&change.script, &metadata, &upload.modules, &prior)
+                        .await
+                }
+                None => {
+                    client
+                        .upload_script(&change.script, &metadata, &upload.modules)
+                        .await
+                }
+            };
+            uploaded.map_err(|e| e.to_string())?;
             if let Some(enabled) = change.workers_dev {
                 client
                     .set_script_subdomain(&change.script, enabled)
