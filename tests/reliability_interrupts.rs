@@ -184,3 +184,60 @@ fn a_second_sigint_quits_at_once_and_the_next_apply_converges() {
         assert_eq!(edge.versions(script), 1, "{script} uploaded twice");
     }
 }
+
+#[test]
+fn answers_lost_after_the_edge_acted_are_not_applied_twice() {
+    let edge = Edge::start(&[]);
+    let stack = Stack::new("lossy", 1, 1);
+    let manifest = stack.manifest();
+    let out = edge.cfdo(&["apply", "--yes"], &manifest);
+    assert!(out.status.success(), "{}", text(&out));
+    edge.count("c0", "/increment");
+
+    // Version 2: h0 gains a class (a migration), c0 changes. The answers to
+    // both uploads are lost on the way back, after the edge applied them.
+    stack.write("lossy", "2", 1, &[]);
+    let (api, token, account) = edge.env();
+    let upstream: u16 = api
+        .trim_start_matches("http://127.0.0.1:")
+        .split('/')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("edge port");
+    let put = |script: &str| format!("PUT /client/v4/accounts/{account}/workers/scripts/{script} ");
+    let proxy = reliability_support::LossyProxy::start(upstream, &[put("h0"), put("c0")]);
+    let base = format!("http://127.0.0.1:{}/client/v4", proxy.port);
+    let out = edge.cfdo_env(
+        &["-v", "--target", "cloudflare", "--json", "apply", "--yes"],
+        &manifest,
+        &[
+            ("CLOUDFLARE_API_BASE_URL", &base),
+            ("CLOUDFLARE_API_TOKEN", &token),
+            ("CLOUDFLARE_ACCOUNT_ID", &account),
+        ],
+    );
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert_eq!(
+        proxy.dropped.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "{t}"
+    );
+    // Before retrying, the client found each lost attempt in the account.
+    for script in ["h0", "c0"] {
+        assert!(
+            t.lines().any(|l| l.contains(&format!("/workers/scripts/{script}: attempt 1 took effect although its answer was lost; not sent again"))),
+            "{t}"
+        );
+    }
+    assert_eq!(edge.migration_tags()["h0"].as_deref(), Some("v2"));
+    let out = edge.cfdo(&["plan", "--detailed-exitcode"], &manifest);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(edge.count("h0", "/get"), 1);
+    let versions = (edge.versions("h0"), edge.versions("c0"));
+    eprintln!(
+        "lost answers: 2 uploads' answers dropped after the edge applied them; versions after v1 + v2: h0 {}, c0 {}",
+        versions.0, versions.1
+    );
+    assert_eq!(versions, (2, 2), "an upload was applied twice");
+}

@@ -428,3 +428,88 @@ pub fn signal(pid: u32, name: &str) {
         .expect("run kill");
     assert!(status.success(), "kill -{name} {pid} failed");
 }
+
+/// A TCP proxy in front of the edge that loses answers: the first request
+/// whose request line starts with each of `request_lines` reaches the edge,
+/// but its answer is swallowed and the connection closed, as when a network
+/// drops a response after the server acted on the request.
+pub struct LossyProxy {
+    pub port: u16,
+    pub dropped: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl LossyProxy {
+    pub fn start(upstream: u16, request_lines: &[String]) -> LossyProxy {
+        use std::io::{Read, Write};
+        use std::net::{Shutdown, TcpListener, TcpStream};
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
+        let port = listener.local_addr().expect("proxy address").port();
+        let dropped = Arc::new(AtomicUsize::new(0));
+        let remaining: Arc<std::sync::Mutex<Vec<Vec<u8>>>> = Arc::new(std::sync::Mutex::new(
+            request_lines
+                .iter()
+                .map(|l| l.as_bytes().to_vec())
+                .collect(),
+        ));
+        let counter = dropped.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                let Ok(edge) = TcpStream::connect(("127.0.0.1", upstream)) else {
+                    continue;
+                };
+                let armed = Arc::new(AtomicBool::new(false));
+                let (mut c_read, mut e_write) = (
+                    client.try_clone().expect("clone"),
+                    edge.try_clone().expect("clone"),
+                );
+                let (mut e_read, mut c_write) = (edge, client);
+                let (arm, remaining) = (armed.clone(), remaining.clone());
+                std::thread::spawn(move || {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    loop {
+                        let n = match c_read.read(&mut buf) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => n,
+                        };
+                        let chunk = &buf[..n];
+                        let mut lines = remaining.lock().unwrap_or_else(|e| e.into_inner());
+                        if let Some(i) = lines.iter().position(|l| chunk.starts_with(l)) {
+                            lines.remove(i);
+                            arm.store(true, Ordering::SeqCst);
+                        }
+                        drop(lines);
+                        if e_write.write_all(chunk).is_err() {
+                            break;
+                        }
+                    }
+                    let _ = e_write.shutdown(Shutdown::Write);
+                });
+                let counter = counter.clone();
+                std::thread::spawn(move || {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    loop {
+                        let n = match e_read.read(&mut buf) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => n,
+                        };
+                        if armed.load(Ordering::SeqCst) {
+                            counter.fetch_add(1, Ordering::SeqCst);
+                            let _ = c_write.shutdown(Shutdown::Both);
+                            let _ = e_read.shutdown(Shutdown::Both);
+                            break;
+                        }
+                        if c_write.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                    let _ = c_write.shutdown(Shutdown::Both);
+                });
+            }
+        });
+        LossyProxy { port, dropped }
+    }
+}
