@@ -394,7 +394,12 @@ async fn parse_upload(mut multipart: Multipart) -> Result<ParsedUpload, ApiError
             metadata = Some(parsed);
             continue;
         }
-        let module_name = file_name.filter(|f| !f.is_empty()).unwrap_or(name);
+        // The part's name is the module's name (clients send the same as filename).
+        let module_name = if name.is_empty() {
+            file_name.unwrap_or_default()
+        } else {
+            name
+        };
         let content_type = content_type.unwrap_or_else(|| {
             if module_name.ends_with(".wasm") {
                 "application/wasm".to_string()
