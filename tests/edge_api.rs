@@ -305,7 +305,7 @@ fn the_library_api_reaches_a_running_edge() {
 }
 
 #[test]
-fn a_burst_of_uploads_coalesces_into_fewer_restarts() {
+fn a_burst_of_uploads_coalesces_into_one_restart() {
     let edge = Edge::start();
     let uploads = 6;
     std::thread::scope(|scope| {
@@ -325,7 +325,8 @@ fn a_burst_of_uploads_coalesces_into_fewer_restarts() {
     let restarts = log.matches("cfdo edge: workerd (pid").count();
     eprintln!("{restarts} workerd starts for {uploads} uploads");
     assert!(
-        restarts < uploads,
+        // Typically one; two allows for a request delayed past the first restart.
+        restarts <= 2,
         "{restarts} workerd starts for {uploads} uploads:\n{log}"
     );
 }

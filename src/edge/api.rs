@@ -18,7 +18,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::rules::{self, ApiError, BAD_REQUEST, UploadKind};
-use super::runtime::{Runtime, trial_start};
+use super::runtime::{PendingChange, Runtime, trial_start};
 use super::state::{AccountState, StateDir, StoredModule};
 use crate::cloudflare::types::{Binding, UploadMetadata, codes};
 
@@ -465,12 +465,14 @@ async fn commit(
     mut guard: tokio::sync::MutexGuard<'_, AccountState>,
     next: AccountState,
     deleted_namespaces: Vec<String>,
+    change: PendingChange,
 ) -> Result<(), ApiError> {
     app.dir
         .save(&next)
         .map_err(|e| ApiError::new(500, 10013, format!("cannot save the edge state: {e}")))?;
     *guard = next.clone();
     let generation = app.runtime.request(next);
+    drop(change);
     drop(guard);
     app.runtime.wait_served(generation).await;
     for id in deleted_namespaces {
@@ -548,6 +550,7 @@ async fn upload(
     kind: UploadKind,
 ) -> ApiResult {
     let parsed = parse_upload(multipart).await?;
+    let change = app.runtime.begin_change();
     let state = app.state.lock().await;
     check_account(&app, &state, &account)?;
     let (stored, texts) = store_modules(&app, &parsed.modules)?;
@@ -591,7 +594,7 @@ async fn upload(
             .map(|v| version_json(&next, &script, v))
             .unwrap_or(Value::Null),
     };
-    commit(&app, state, next, accepted.deleted_namespaces).await?;
+    commit(&app, state, next, accepted.deleted_namespaces, change).await?;
     Ok(ok(result))
 }
 
@@ -630,11 +633,12 @@ async fn delete_script(
     Path((account, script)): Path<(String, String)>,
     Query(query): Query<DeleteQuery>,
 ) -> ApiResult {
+    let change = app.runtime.begin_change();
     let state = app.state.lock().await;
     check_account(&app, &state, &account)?;
     let force = matches!(query.force.as_deref(), Some("true") | Some("1") | Some(""));
     let (next, deleted) = rules::accept_delete(&state, &script, force)?;
-    commit(&app, state, next, deleted).await?;
+    commit(&app, state, next, deleted, change).await?;
     Ok(ok(json!({"id": script})))
 }
 
@@ -981,6 +985,7 @@ async fn post_deployment(
         .and_then(Value::as_str)
         .map(str::to_string)
         .ok_or_else(|| ApiError::bad_request(BAD_REQUEST, "the deployment names no version"))?;
+    let change = app.runtime.begin_change();
     let message = wanted
         .pointer("/annotations/workers~1message")
         .and_then(Value::as_str)
@@ -1020,6 +1025,6 @@ async fn post_deployment(
         }
     }
     trial(&app, &next, &script).await?;
-    commit(&app, state, next, Vec::new()).await?;
+    commit(&app, state, next, Vec::new(), change).await?;
     Ok(ok(deployment))
 }
