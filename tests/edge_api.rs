@@ -275,7 +275,10 @@ fn status_env_and_logs_describe_the_running_edge() {
 #[test]
 fn secrets_live_in_private_files() {
     let edge = Edge::start();
-    for file in ["token", "state.json"] {
+    let bindings = json!([{"type": "secret_text", "name": "API_KEY", "text": "s3cret"}]);
+    let (status, _) = edge.deploy("echo", &fixture("bindings.js"), bindings, None);
+    assert_eq!(status, 200);
+    for file in ["token", "state.json", "workerd.capnp"] {
         let mode = std::fs::metadata(edge.state_dir().join(file))
             .unwrap()
             .permissions()

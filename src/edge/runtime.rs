@@ -215,7 +215,7 @@ pub fn trial_start(dir: &StateDir, workerd: &Path, state: &AccountState) -> Resu
         "workerd-trial-{}.capnp",
         super::state::random_hex(6)
     ));
-    write_atomic(&path, config.as_bytes(), false).map_err(|e| e.to_string())?;
+    write_atomic(&path, config.as_bytes(), true).map_err(|e| e.to_string())?;
     let result = run_trial(workerd, &path);
     let _ = std::fs::remove_file(&path);
     result
@@ -438,7 +438,7 @@ impl Runtime {
         if running && std::fs::read_to_string(&config_path).is_ok_and(|old| old == config) {
             return;
         }
-        if let Err(e) = write_atomic(&config_path, config.as_bytes(), false) {
+        if let Err(e) = write_atomic(&config_path, config.as_bytes(), true) {
             eprintln!("cfdo edge: {e}");
             return;
         }
