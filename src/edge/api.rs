@@ -280,8 +280,7 @@ async fn no_route(method: Method, uri: axum::http::Uri) -> Response {
 
 // ------------------------------------------------------------------ helpers
 
-fn check_account(app: &App, state: &AccountState, account: &str) -> Result<(), ApiError> {
-    let _ = app;
+fn check_account(state: &AccountState, account: &str) -> Result<(), ApiError> {
     if account != state.account_id {
         return Err(ApiError::new(
             403,
@@ -489,7 +488,7 @@ async fn verify_token() -> Response {
 
 async fn list_scripts(State(app): State<Shared>, Path(account): Path<String>) -> ApiResult {
     let state = app.state.lock().await;
-    check_account(&app, &state, &account)?;
+    check_account(&state, &account)?;
     let list: Vec<Value> = state
         .scripts
         .iter()
@@ -503,7 +502,7 @@ async fn get_script(
     Path((account, script)): Path<(String, String)>,
 ) -> ApiResult {
     let state = app.state.lock().await;
-    check_account(&app, &state, &account)?;
+    check_account(&state, &account)?;
     let entry = state
         .scripts
         .get(&script)
@@ -552,7 +551,7 @@ async fn upload(
     let parsed = parse_upload(multipart).await?;
     let change = app.runtime.begin_change();
     let state = app.state.lock().await;
-    check_account(&app, &state, &account)?;
+    check_account(&state, &account)?;
     let (stored, texts) = store_modules(&app, &parsed.modules)?;
     let accepted = rules::accept_upload(
         &state,
@@ -635,7 +634,7 @@ async fn delete_script(
 ) -> ApiResult {
     let change = app.runtime.begin_change();
     let state = app.state.lock().await;
-    check_account(&app, &state, &account)?;
+    check_account(&state, &account)?;
     let force = matches!(query.force.as_deref(), Some("true") | Some("1") | Some(""));
     let (next, deleted) = rules::accept_delete(&state, &script, force)?;
     commit(&app, state, next, deleted, change).await?;
@@ -647,7 +646,7 @@ async fn get_settings(
     Path((account, script)): Path<(String, String)>,
 ) -> ApiResult {
     let state = app.state.lock().await;
-    check_account(&app, &state, &account)?;
+    check_account(&state, &account)?;
     settings_json(&state, &script).map(ok)
 }
 
@@ -693,7 +692,7 @@ async fn patch_settings(
         })?
     };
     let state = app.state.lock().await;
-    check_account(&app, &state, &account)?;
+    check_account(&state, &account)?;
     let mut next = state.clone();
     let entry = next
         .scripts
@@ -754,7 +753,7 @@ async fn get_references(
     Path((account, script)): Path<(String, String)>,
 ) -> ApiResult {
     let state = app.state.lock().await;
-    check_account(&app, &state, &account)?;
+    check_account(&state, &account)?;
     if !state.scripts.contains_key(&script) {
         return Err(ApiError::script_not_found(&script));
     }
@@ -772,7 +771,7 @@ async fn get_script_subdomain(
     Path((account, script)): Path<(String, String)>,
 ) -> ApiResult {
     let state = app.state.lock().await;
-    check_account(&app, &state, &account)?;
+    check_account(&state, &account)?;
     let entry = state
         .scripts
         .get(&script)
@@ -790,7 +789,7 @@ async fn post_script_subdomain(
     let wanted: Value = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(BAD_REQUEST, format!("invalid JSON body: {e}")))?;
     let mut state = app.state.lock().await;
-    check_account(&app, &state, &account)?;
+    check_account(&state, &account)?;
     let mut next = state.clone();
     let entry = next
         .scripts
@@ -817,7 +816,7 @@ async fn get_account_subdomain(
     Path(account): Path<String>,
 ) -> ApiResult {
     let state = app.state.lock().await;
-    check_account(&app, &state, &account)?;
+    check_account(&state, &account)?;
     Ok(ok(json!({"subdomain": state.subdomain})))
 }
 
@@ -826,7 +825,7 @@ async fn get_service(
     Path((account, script)): Path<(String, String)>,
 ) -> ApiResult {
     let state = app.state.lock().await;
-    check_account(&app, &state, &account)?;
+    check_account(&state, &account)?;
     let Some(entry) = state.scripts.get(&script) else {
         return Err(ApiError::new(
             404,
@@ -861,7 +860,7 @@ async fn list_namespaces(
     Query(query): Query<PageQuery>,
 ) -> ApiResult {
     let state = app.state.lock().await;
-    check_account(&app, &state, &account)?;
+    check_account(&state, &account)?;
     let page = query.page.unwrap_or(1).max(1);
     let per_page = query.per_page.unwrap_or(20).clamp(1, 1000);
     let all: Vec<Value> = state
@@ -893,7 +892,7 @@ async fn list_versions(
     Path((account, script)): Path<(String, String)>,
 ) -> ApiResult {
     let state = app.state.lock().await;
-    check_account(&app, &state, &account)?;
+    check_account(&state, &account)?;
     let entry = state
         .scripts
         .get(&script)
@@ -912,7 +911,7 @@ async fn get_version(
     Path((account, script, version)): Path<(String, String, String)>,
 ) -> ApiResult {
     let state = app.state.lock().await;
-    check_account(&app, &state, &account)?;
+    check_account(&state, &account)?;
     let entry = state
         .scripts
         .get(&script)
@@ -948,7 +947,7 @@ async fn list_deployments(
     Path((account, script)): Path<(String, String)>,
 ) -> ApiResult {
     let state = app.state.lock().await;
-    check_account(&app, &state, &account)?;
+    check_account(&state, &account)?;
     let entry = state
         .scripts
         .get(&script)
@@ -991,7 +990,7 @@ async fn post_deployment(
         .and_then(Value::as_str)
         .map(str::to_string);
     let state = app.state.lock().await;
-    check_account(&app, &state, &account)?;
+    check_account(&state, &account)?;
     let mut next = state.clone();
     let entry = next
         .scripts

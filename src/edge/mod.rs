@@ -278,6 +278,8 @@ fn start_background(
     options: &ServeOptions,
 ) -> Result<ServerInfo> {
     dir.create()?;
+    // Find (or install, saying so) workerd here, where the user sees it.
+    crate::tools::WORKERD.locate()?;
     let exe = std::env::current_exe()
         .into_diagnostic()
         .wrap_err("cannot find the cfdo executable to start the edge")?;
