@@ -18,7 +18,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::rules::{self, ApiError, BAD_REQUEST, UploadKind};
-use super::runtime::{Runtime, trial_start};
+use super::runtime::{PendingChange, Runtime, trial_start};
 use super::state::{AccountState, StateDir, StoredModule};
 use crate::cloudflare::types::{Binding, UploadMetadata, codes};
 
@@ -280,8 +280,7 @@ async fn no_route(method: Method, uri: axum::http::Uri) -> Response {
 
 // ------------------------------------------------------------------ helpers
 
-fn check_account(app: &App, state: &AccountState, account: &str) -> Result<(), ApiError> {
-    let _ = app;
+fn check_account(state: &AccountState, account: &str) -> Result<(), ApiError> {
     if account != state.account_id {
         return Err(ApiError::new(
             403,
@@ -394,7 +393,12 @@ async fn parse_upload(mut multipart: Multipart) -> Result<ParsedUpload, ApiError
             metadata = Some(parsed);
             continue;
         }
-        let module_name = file_name.filter(|f| !f.is_empty()).unwrap_or(name);
+        // The part's name is the module's name (clients send the same as filename).
+        let module_name = if name.is_empty() {
+            file_name.unwrap_or_default()
+        } else {
+            name
+        };
         let content_type = content_type.unwrap_or_else(|| {
             if module_name.ends_with(".wasm") {
                 "application/wasm".to_string()
@@ -460,12 +464,14 @@ async fn commit(
     mut guard: tokio::sync::MutexGuard<'_, AccountState>,
     next: AccountState,
     deleted_namespaces: Vec<String>,
+    change: PendingChange,
 ) -> Result<(), ApiError> {
     app.dir
         .save(&next)
         .map_err(|e| ApiError::new(500, 10013, format!("cannot save the edge state: {e}")))?;
     *guard = next.clone();
     let generation = app.runtime.request(next);
+    drop(change);
     drop(guard);
     app.runtime.wait_served(generation).await;
     for id in deleted_namespaces {
@@ -482,7 +488,7 @@ async fn verify_token() -> Response {
 
 async fn list_scripts(State(app): State<Shared>, Path(account): Path<String>) -> ApiResult {
     let state = app.state.lock().await;
-    check_account(&app, &state, &account)?;
+    check_account(&state, &account)?;
     let list: Vec<Value> = state
         .scripts
         .iter()
@@ -496,7 +502,7 @@ async fn get_script(
     Path((account, script)): Path<(String, String)>,
 ) -> ApiResult {
     let state = app.state.lock().await;
-    check_account(&app, &state, &account)?;
+    check_account(&state, &account)?;
     let entry = state
         .scripts
         .get(&script)
@@ -543,8 +549,9 @@ async fn upload(
     kind: UploadKind,
 ) -> ApiResult {
     let parsed = parse_upload(multipart).await?;
+    let change = app.runtime.begin_change();
     let state = app.state.lock().await;
-    check_account(&app, &state, &account)?;
+    check_account(&state, &account)?;
     let (stored, texts) = store_modules(&app, &parsed.modules)?;
     let accepted = rules::accept_upload(
         &state,
@@ -586,7 +593,7 @@ async fn upload(
             .map(|v| version_json(&next, &script, v))
             .unwrap_or(Value::Null),
     };
-    commit(&app, state, next, accepted.deleted_namespaces).await?;
+    commit(&app, state, next, accepted.deleted_namespaces, change).await?;
     Ok(ok(result))
 }
 
@@ -625,11 +632,12 @@ async fn delete_script(
     Path((account, script)): Path<(String, String)>,
     Query(query): Query<DeleteQuery>,
 ) -> ApiResult {
+    let change = app.runtime.begin_change();
     let state = app.state.lock().await;
-    check_account(&app, &state, &account)?;
+    check_account(&state, &account)?;
     let force = matches!(query.force.as_deref(), Some("true") | Some("1") | Some(""));
     let (next, deleted) = rules::accept_delete(&state, &script, force)?;
-    commit(&app, state, next, deleted).await?;
+    commit(&app, state, next, deleted, change).await?;
     Ok(ok(json!({"id": script})))
 }
 
@@ -638,7 +646,7 @@ async fn get_settings(
     Path((account, script)): Path<(String, String)>,
 ) -> ApiResult {
     let state = app.state.lock().await;
-    check_account(&app, &state, &account)?;
+    check_account(&state, &account)?;
     settings_json(&state, &script).map(ok)
 }
 
@@ -684,7 +692,7 @@ async fn patch_settings(
         })?
     };
     let state = app.state.lock().await;
-    check_account(&app, &state, &account)?;
+    check_account(&state, &account)?;
     let mut next = state.clone();
     let entry = next
         .scripts
@@ -745,7 +753,7 @@ async fn get_references(
     Path((account, script)): Path<(String, String)>,
 ) -> ApiResult {
     let state = app.state.lock().await;
-    check_account(&app, &state, &account)?;
+    check_account(&state, &account)?;
     if !state.scripts.contains_key(&script) {
         return Err(ApiError::script_not_found(&script));
     }
@@ -763,7 +771,7 @@ async fn get_script_subdomain(
     Path((account, script)): Path<(String, String)>,
 ) -> ApiResult {
     let state = app.state.lock().await;
-    check_account(&app, &state, &account)?;
+    check_account(&state, &account)?;
     let entry = state
         .scripts
         .get(&script)
@@ -781,7 +789,7 @@ async fn post_script_subdomain(
     let wanted: Value = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(BAD_REQUEST, format!("invalid JSON body: {e}")))?;
     let mut state = app.state.lock().await;
-    check_account(&app, &state, &account)?;
+    check_account(&state, &account)?;
     let mut next = state.clone();
     let entry = next
         .scripts
@@ -808,7 +816,7 @@ async fn get_account_subdomain(
     Path(account): Path<String>,
 ) -> ApiResult {
     let state = app.state.lock().await;
-    check_account(&app, &state, &account)?;
+    check_account(&state, &account)?;
     Ok(ok(json!({"subdomain": state.subdomain})))
 }
 
@@ -817,7 +825,7 @@ async fn get_service(
     Path((account, script)): Path<(String, String)>,
 ) -> ApiResult {
     let state = app.state.lock().await;
-    check_account(&app, &state, &account)?;
+    check_account(&state, &account)?;
     let Some(entry) = state.scripts.get(&script) else {
         return Err(ApiError::new(
             404,
@@ -852,7 +860,7 @@ async fn list_namespaces(
     Query(query): Query<PageQuery>,
 ) -> ApiResult {
     let state = app.state.lock().await;
-    check_account(&app, &state, &account)?;
+    check_account(&state, &account)?;
     let page = query.page.unwrap_or(1).max(1);
     let per_page = query.per_page.unwrap_or(20).clamp(1, 1000);
     let all: Vec<Value> = state
@@ -884,7 +892,7 @@ async fn list_versions(
     Path((account, script)): Path<(String, String)>,
 ) -> ApiResult {
     let state = app.state.lock().await;
-    check_account(&app, &state, &account)?;
+    check_account(&state, &account)?;
     let entry = state
         .scripts
         .get(&script)
@@ -903,7 +911,7 @@ async fn get_version(
     Path((account, script, version)): Path<(String, String, String)>,
 ) -> ApiResult {
     let state = app.state.lock().await;
-    check_account(&app, &state, &account)?;
+    check_account(&state, &account)?;
     let entry = state
         .scripts
         .get(&script)
@@ -939,7 +947,7 @@ async fn list_deployments(
     Path((account, script)): Path<(String, String)>,
 ) -> ApiResult {
     let state = app.state.lock().await;
-    check_account(&app, &state, &account)?;
+    check_account(&state, &account)?;
     let entry = state
         .scripts
         .get(&script)
@@ -976,12 +984,13 @@ async fn post_deployment(
         .and_then(Value::as_str)
         .map(str::to_string)
         .ok_or_else(|| ApiError::bad_request(BAD_REQUEST, "the deployment names no version"))?;
+    let change = app.runtime.begin_change();
     let message = wanted
         .pointer("/annotations/workers~1message")
         .and_then(Value::as_str)
         .map(str::to_string);
     let state = app.state.lock().await;
-    check_account(&app, &state, &account)?;
+    check_account(&state, &account)?;
     let mut next = state.clone();
     let entry = next
         .scripts
@@ -1015,6 +1024,6 @@ async fn post_deployment(
         }
     }
     trial(&app, &next, &script).await?;
-    commit(&app, state, next, Vec::new()).await?;
+    commit(&app, state, next, Vec::new(), change).await?;
     Ok(ok(deployment))
 }

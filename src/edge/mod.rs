@@ -278,6 +278,8 @@ fn start_background(
     options: &ServeOptions,
 ) -> Result<ServerInfo> {
     dir.create()?;
+    // Find (or install, saying so) workerd here, where the user sees it.
+    crate::tools::WORKERD.locate()?;
     let exe = std::env::current_exe()
         .into_diagnostic()
         .wrap_err("cannot find the cfdo executable to start the edge")?;
@@ -324,6 +326,14 @@ fn start_background(
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
         if let Ok(Some(status)) = child.try_wait() {
+            // Another start won the race for the lock: use that edge.
+            let other_deadline = Instant::now() + Duration::from_secs(300);
+            while lock_held(dir) && Instant::now() < other_deadline {
+                if let Some(info) = running(dir) {
+                    return Ok(info);
+                }
+                std::thread::sleep(Duration::from_millis(25));
+            }
             let log_text = std::fs::read(dir.log_file()).unwrap_or_default();
             let tail =
                 String::from_utf8_lossy(log_text.get(log_start as usize..).unwrap_or_default())

@@ -229,8 +229,30 @@ pub fn accept_upload(
         }
     }
 
-    // Bindings: the upload's, plus kept ones from the deployed version.
-    let mut bindings = metadata.bindings.clone();
+    // Bindings: the upload's (an `inherit` binding takes the deployed
+    // version's binding of that name), plus kept ones from the deployed version.
+    let mut bindings = Vec::with_capacity(metadata.bindings.len());
+    for binding in &metadata.bindings {
+        if binding_type(binding) == "inherit" {
+            let inherited = existing
+                .and_then(|s| s.current())
+                .and_then(|v| v.bindings.iter().find(|b| b.name() == binding.name()));
+            match inherited {
+                Some(previous) => bindings.push(previous.clone()),
+                None => {
+                    return Err(ApiError::bad_request(
+                        BAD_REQUEST,
+                        format!(
+                            "binding '{}' inherits from the deployed version, which has no binding of that name",
+                            binding.name()
+                        ),
+                    ));
+                }
+            }
+        } else {
+            bindings.push(binding.clone());
+        }
+    }
     if let (Some(keep), Some(previous)) =
         (&metadata.keep_bindings, existing.and_then(|s| s.current()))
     {
