@@ -497,3 +497,28 @@ fn an_inherit_binding_keeps_the_deployed_value() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(edge.call_json("echo", "/")["secret"], "kept");
 }
+
+#[test]
+fn secrets_are_put_listed_and_deleted_without_an_upload() {
+    let edge = Edge::start();
+    let (status, _) = edge.deploy("echo", &fixture("bindings.js"), json!([]), None);
+    assert_eq!(status, 200);
+    let url = edge.account_url("/workers/scripts/echo/secrets");
+    let response = edge
+        .raw()
+        .put(&url)
+        .bearer_auth(&edge.token)
+        .json(&json!({"name": "API_KEY", "text": "s3cret", "type": "secret_text"}))
+        .send()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(edge.call_json("echo", "/")["secret"], "s3cret");
+    let (_, list) = edge.get("/workers/scripts/echo/secrets");
+    assert_eq!(
+        list["result"],
+        json!([{"name": "API_KEY", "type": "secret_text"}])
+    );
+    let (status, _) = edge.delete("/workers/scripts/echo/secrets/API_KEY");
+    assert_eq!(status, 200);
+    assert_eq!(edge.call_json("echo", "/")["secret"], Value::Null);
+}

@@ -42,7 +42,18 @@ fn copy_dir(from: &Path, to: &Path) {
 
 /// Runs `eval "$(cfdo edge env)" && wrangler deploy` in a copy of `project`.
 fn wrangler_deploy(edge: &Edge, wrangler: &Path, project: &Path, home: &Path) -> String {
-    let script = r#"eval "$("$CFDO" edge env --state-dir "$EDGE_DIR")" && "$WRANGLER" deploy"#;
+    wrangler_run(edge, wrangler, project, home, r#""$WRANGLER" deploy"#)
+}
+
+/// Runs `eval "$(cfdo edge env)" && <command>` in `project`.
+fn wrangler_run(
+    edge: &Edge,
+    wrangler: &Path,
+    project: &Path,
+    home: &Path,
+    command: &str,
+) -> String {
+    let script = format!(r#"eval "$("$CFDO" edge env --state-dir "$EDGE_DIR")" && {command}"#);
     let out = Command::new("sh")
         .arg("-c")
         .arg(script)
@@ -65,7 +76,7 @@ fn wrangler_deploy(edge: &Edge, wrangler: &Path, project: &Path, home: &Path) ->
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(out.status.success(), "wrangler deploy failed:\n{text}");
+    assert!(out.status.success(), "{command} failed:\n{text}");
     text
 }
 
@@ -85,6 +96,17 @@ fn wrangler_deploys_workers_to_the_edge() {
     assert_eq!(
         edge.call("wrangler-hello", "/"),
         (200, "hello from wrangler".to_string())
+    );
+    wrangler_run(
+        &edge,
+        &wrangler,
+        &hello,
+        &home,
+        r#"printf s3cret | "$WRANGLER" secret put API_KEY"#,
+    );
+    assert_eq!(
+        edge.call("wrangler-hello", "/"),
+        (200, "hello from wrangler (with a secret)".to_string())
     );
 
     // A Durable Object host: the first deploy applies its migration, the

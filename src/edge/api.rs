@@ -101,6 +101,14 @@ pub fn router(app: Shared) -> Router {
             get(get_version),
         )
         .route(
+            &format!("{scripts}/{{script}}/secrets"),
+            get(list_secrets).put(put_secret),
+        )
+        .route(
+            &format!("{scripts}/{{script}}/secrets/{{name}}"),
+            axum::routing::delete(delete_secret),
+        )
+        .route(
             &format!("{scripts}/{{script}}/deployments"),
             get(list_deployments).post(post_deployment),
         )
@@ -1026,4 +1034,100 @@ async fn post_deployment(
     trial(&app, &next, &script).await?;
     commit(&app, state, next, Vec::new(), change).await?;
     Ok(ok(deployment))
+}
+
+async fn list_secrets(
+    State(app): State<Shared>,
+    Path((account, script)): Path<(String, String)>,
+) -> ApiResult {
+    let state = app.state.lock().await;
+    check_account(&state, &account)?;
+    let entry = state
+        .scripts
+        .get(&script)
+        .ok_or_else(|| ApiError::script_not_found(&script))?;
+    let secrets: Vec<Value> = entry
+        .current()
+        .map(|v| v.bindings.as_slice())
+        .unwrap_or_default()
+        .iter()
+        .filter(|b| matches!(b, Binding::SecretText { .. }))
+        .map(|b| json!({"name": b.name(), "type": "secret_text"}))
+        .collect();
+    Ok(ok(Value::Array(secrets)))
+}
+
+#[derive(Deserialize)]
+struct SecretBody {
+    name: String,
+    text: String,
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
+}
+
+async fn put_secret(
+    State(app): State<Shared>,
+    Path((account, script)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> ApiResult {
+    let secret: SecretBody = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request(
+            BAD_REQUEST,
+            format!("expected {{\"name\", \"text\", \"type\"}}: {e}"),
+        )
+    })?;
+    if secret.kind.as_deref().is_some_and(|k| k != "secret_text") {
+        return Err(ApiError::bad_request(
+            BAD_REQUEST,
+            "only secret_text secrets are supported by the local edge",
+        ));
+    }
+    let change = app.runtime.begin_change();
+    let state = app.state.lock().await;
+    check_account(&state, &account)?;
+    let name = secret.name.clone();
+    let next = rules::redeploy_with_bindings(&state, &script, "secret put", |bindings| {
+        if bindings
+            .iter()
+            .any(|b| b.name() == name && !matches!(b, Binding::SecretText { .. }))
+        {
+            return Err(ApiError::bad_request(
+                BAD_REQUEST,
+                format!("binding '{name}' exists and is not a secret"),
+            ));
+        }
+        bindings.retain(|b| b.name() != name);
+        bindings.push(Binding::SecretText {
+            name: name.clone(),
+            text: Some(secret.text),
+        });
+        Ok(())
+    })?;
+    trial(&app, &next, &script).await?;
+    commit(&app, state, next, Vec::new(), change).await?;
+    Ok(ok(json!({"name": secret.name, "type": "secret_text"})))
+}
+
+async fn delete_secret(
+    State(app): State<Shared>,
+    Path((account, script, name)): Path<(String, String, String)>,
+) -> ApiResult {
+    let change = app.runtime.begin_change();
+    let state = app.state.lock().await;
+    check_account(&state, &account)?;
+    let next = rules::redeploy_with_bindings(&state, &script, "secret deleted", |bindings| {
+        let before = bindings.len();
+        bindings.retain(|b| !(b.name() == name && matches!(b, Binding::SecretText { .. })));
+        if bindings.len() == before {
+            return Err(ApiError::new(
+                404,
+                10056,
+                format!("secret '{name}' of script '{script}' not found"),
+            ));
+        }
+        Ok(())
+    })?;
+    trial(&app, &next, &script).await?;
+    commit(&app, state, next, Vec::new(), change).await?;
+    Ok(ok(Value::Null))
 }

@@ -813,3 +813,31 @@ pub fn uuid_like() -> String {
         &h[20..32]
     )
 }
+
+/// Deploys a copy of the script's current version whose bindings `change`
+/// rewrites (secrets put or deleted without an upload).
+pub fn redeploy_with_bindings(
+    state: &AccountState,
+    script: &str,
+    message: &str,
+    change: impl FnOnce(&mut Vec<Binding>) -> Result<(), ApiError>,
+) -> Result<AccountState, ApiError> {
+    let mut next = state.clone();
+    let entry = next
+        .scripts
+        .get_mut(script)
+        .ok_or_else(|| ApiError::script_not_found(script))?;
+    let mut version = entry
+        .current()
+        .cloned()
+        .ok_or_else(|| ApiError::script_not_found(script))?;
+    change(&mut version.bindings)?;
+    version.id = uuid_like();
+    version.number = entry.versions.last().map(|v| v.number).unwrap_or(0) + 1;
+    version.created_on = super::state::now_rfc3339();
+    version.source = "secret".to_string();
+    let id = version.id.clone();
+    entry.versions.push(version);
+    deploy_version(entry, &id, Some(message.to_string()));
+    Ok(next)
+}
