@@ -1,6 +1,7 @@
 //! wrangler, pointed at the edge with `eval "$(cfdo edge env)"`, deploys
 //! Workers that then answer. wrangler comes from tests/fixtures/wrangler
-//! (`npm ci` there); without it the test says so and does nothing.
+//! (`npm ci` there, as scripts/test.sh does); without it the test says so
+//! and does nothing, except under CI, where it fails.
 
 mod edge_support;
 
@@ -19,6 +20,12 @@ fn wrangler_bin() -> Option<PathBuf> {
     if bin.exists() {
         Some(bin)
     } else {
+        // In CI a missing wrangler is a broken setup, not a reason to skip.
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "wrangler is not installed in {}: CI must run `npm ci` there (scripts/test.sh does)",
+            wrangler_project().display()
+        );
         eprintln!(
             "SKIPPED: wrangler is not installed; run `npm ci` in {} to run this test",
             wrangler_project().display()

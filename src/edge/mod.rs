@@ -13,7 +13,6 @@
 //! script is first uploaded and kept for its life: `http://127.0.0.1:<port>/`.
 
 mod api;
-mod exports;
 mod rules;
 mod runtime;
 mod state;
@@ -31,8 +30,6 @@ use miette::{IntoDiagnostic, Result, WrapErr, miette};
 use crate::cli::{EdgeArgs, EdgeCommand, EdgeLocation, EdgeServeArgs, GlobalArgs};
 use crate::commands::Outcome;
 use state::{ServerInfo, StateDir};
-
-pub use exports::exported_names;
 
 /// How to reach a running edge's API. Its `Debug` form hides the token.
 #[derive(Clone, PartialEq, Eq)]

@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
-use super::exports::exported_names;
 use super::state::{AccountState, Deployment, NamespaceRecord, Script, StoredModule, Version};
+use crate::build::{exported_classes_of_modules, exports_default};
 use crate::cloudflare::types::{Binding, MigrationStep, UploadMetadata, codes};
 
 /// The code the edge answers a delete with when other scripts still reference
@@ -147,7 +147,14 @@ pub fn accept_upload(
         .clone()
         .unwrap_or_else(|| "2021-11-02".to_string());
     check_compatibility_date(&date, newest_date)?;
-    let exported = exported_names(&main, module_texts);
+    let mut exported = exported_classes_of_modules(&main, module_texts);
+    if module_texts
+        .get(&main)
+        .is_some_and(|text| exports_default(text))
+    {
+        // The default export is the fetch handler, listed among `handlers`.
+        exported.insert("default".to_string());
+    }
 
     let existing = state.scripts.get(script);
     if kind == UploadKind::Version && existing.is_none() {
