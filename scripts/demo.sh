@@ -30,6 +30,7 @@ echo "== a second plan finds nothing to do"
 "$cfdo" plan --detailed-exitcode -f manifests/shared-counter/cfdo.toml
 
 echo
-echo "The edge keeps running (counts persist across runs). Next:"
+echo "The edge keeps running; counts persist across runs. Next, in this directory:"
+echo "  export CFDO_EDGE_DIR=$CFDO_EDGE_DIR"
 echo "  $cfdo destroy --yes -f manifests/shared-counter/cfdo.toml   # remove the stack"
-echo "  CFDO_EDGE_DIR=$CFDO_EDGE_DIR $cfdo edge stop                 # stop the edge"
+echo "  $cfdo edge stop                                             # stop the edge"
