@@ -258,10 +258,11 @@ fn check_saved_plan(
     }
     for change in &saved.changes {
         let Some(key) = &change.worker else { continue };
-        if let (Some(planned), Some(now)) = (&change.code_hash, built.get(key).map(|b| &b.hash)) {
-            if change.action != Action::Delete && planned != now {
-                return stale(format!("the code of worker `{key}` changed since the plan"));
-            }
+        if let (Some(planned), Some(now)) = (&change.code_hash, built.get(key).map(|b| &b.hash))
+            && change.action != Action::Delete
+            && planned != now
+        {
+            return stale(format!("the code of worker `{key}` changed since the plan"));
         }
     }
     for worker in &manifest.workers {

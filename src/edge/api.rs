@@ -18,7 +18,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::rules::{self, ApiError, BAD_REQUEST, UploadKind};
-use super::runtime::{Runtime, trial_start};
+use super::runtime::{PendingChange, Runtime, trial_start};
 use super::state::{AccountState, StateDir, StoredModule};
 use crate::cloudflare::types::{Binding, UploadMetadata, codes};
 
@@ -99,6 +99,14 @@ pub fn router(app: Shared) -> Router {
         .route(
             &format!("{scripts}/{{script}}/versions/{{version}}"),
             get(get_version),
+        )
+        .route(
+            &format!("{scripts}/{{script}}/secrets"),
+            get(list_secrets).put(put_secret),
+        )
+        .route(
+            &format!("{scripts}/{{script}}/secrets/{{name}}"),
+            axum::routing::delete(delete_secret),
         )
         .route(
             &format!("{scripts}/{{script}}/deployments"),
@@ -280,8 +288,7 @@ async fn no_route(method: Method, uri: axum::http::Uri) -> Response {
 
 // ------------------------------------------------------------------ helpers
 
-fn check_account(app: &App, state: &AccountState, account: &str) -> Result<(), ApiError> {
-    let _ = app;
+fn check_account(state: &AccountState, account: &str) -> Result<(), ApiError> {
     if account != state.account_id {
         return Err(ApiError::new(
             403,
@@ -456,7 +463,12 @@ where
             continue;
         }
         total += bytes.len();
-        let module_name = file_name.filter(|f| !f.is_empty()).unwrap_or(name);
+        // The part's name is the module's name (clients send the same as filename).
+        let module_name = if name.is_empty() {
+            file_name.unwrap_or_default()
+        } else {
+            name
+        };
         let content_type = content_type.unwrap_or_else(|| {
             if module_name.ends_with(".wasm") {
                 "application/wasm".to_string()
@@ -536,12 +548,14 @@ async fn commit(
     mut guard: tokio::sync::MutexGuard<'_, AccountState>,
     next: AccountState,
     deleted_namespaces: Vec<String>,
+    change: PendingChange,
 ) -> Result<(), ApiError> {
     app.dir
         .save(&next)
         .map_err(|e| ApiError::new(500, 10013, format!("cannot save the edge state: {e}")))?;
     *guard = next.clone();
     let generation = app.runtime.request(next);
+    drop(change);
     drop(guard);
     app.runtime.wait_served(generation).await;
     for id in deleted_namespaces {
@@ -558,7 +572,7 @@ async fn verify_token() -> Response {
 
 async fn list_scripts(State(app): State<Shared>, Path(account): Path<String>) -> ApiResult {
     let state = app.state.lock().await;
-    check_account(&app, &state, &account)?;
+    check_account(&state, &account)?;
     let list: Vec<Value> = state
         .scripts
         .iter()
@@ -572,7 +586,7 @@ async fn get_script(
     Path((account, script)): Path<(String, String)>,
 ) -> ApiResult {
     let state = app.state.lock().await;
-    check_account(&app, &state, &account)?;
+    check_account(&state, &account)?;
     let entry = state
         .scripts
         .get(&script)
@@ -619,8 +633,9 @@ async fn upload(
     kind: UploadKind,
 ) -> ApiResult {
     let parsed = parse_upload(request).await?;
+    let change = app.runtime.begin_change();
     let state = app.state.lock().await;
-    check_account(&app, &state, &account)?;
+    check_account(&state, &account)?;
     let (stored, texts) = store_modules(&app, &parsed.modules)?;
     let accepted = rules::accept_upload(
         &state,
@@ -662,7 +677,7 @@ async fn upload(
             .map(|v| version_json(&next, &script, v))
             .unwrap_or(Value::Null),
     };
-    commit(&app, state, next, accepted.deleted_namespaces).await?;
+    commit(&app, state, next, accepted.deleted_namespaces, change).await?;
     Ok(ok(result))
 }
 
@@ -701,11 +716,12 @@ async fn delete_script(
     Path((account, script)): Path<(String, String)>,
     Query(query): Query<DeleteQuery>,
 ) -> ApiResult {
+    let change = app.runtime.begin_change();
     let state = app.state.lock().await;
-    check_account(&app, &state, &account)?;
+    check_account(&state, &account)?;
     let force = matches!(query.force.as_deref(), Some("true") | Some("1") | Some(""));
     let (next, deleted) = rules::accept_delete(&state, &script, force)?;
-    commit(&app, state, next, deleted).await?;
+    commit(&app, state, next, deleted, change).await?;
     Ok(ok(json!({"id": script})))
 }
 
@@ -714,7 +730,7 @@ async fn get_settings(
     Path((account, script)): Path<(String, String)>,
 ) -> ApiResult {
     let state = app.state.lock().await;
-    check_account(&app, &state, &account)?;
+    check_account(&state, &account)?;
     settings_json(&state, &script).map(ok)
 }
 
@@ -760,7 +776,7 @@ async fn patch_settings(
         })?
     };
     let state = app.state.lock().await;
-    check_account(&app, &state, &account)?;
+    check_account(&state, &account)?;
     let mut next = state.clone();
     let entry = next
         .scripts
@@ -821,7 +837,7 @@ async fn get_references(
     Path((account, script)): Path<(String, String)>,
 ) -> ApiResult {
     let state = app.state.lock().await;
-    check_account(&app, &state, &account)?;
+    check_account(&state, &account)?;
     if !state.scripts.contains_key(&script) {
         return Err(ApiError::script_not_found(&script));
     }
@@ -839,7 +855,7 @@ async fn get_script_subdomain(
     Path((account, script)): Path<(String, String)>,
 ) -> ApiResult {
     let state = app.state.lock().await;
-    check_account(&app, &state, &account)?;
+    check_account(&state, &account)?;
     let entry = state
         .scripts
         .get(&script)
@@ -857,7 +873,7 @@ async fn post_script_subdomain(
     let wanted: Value = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(BAD_REQUEST, format!("invalid JSON body: {e}")))?;
     let mut state = app.state.lock().await;
-    check_account(&app, &state, &account)?;
+    check_account(&state, &account)?;
     let mut next = state.clone();
     let entry = next
         .scripts
@@ -884,7 +900,7 @@ async fn get_account_subdomain(
     Path(account): Path<String>,
 ) -> ApiResult {
     let state = app.state.lock().await;
-    check_account(&app, &state, &account)?;
+    check_account(&state, &account)?;
     Ok(ok(json!({"subdomain": state.subdomain})))
 }
 
@@ -893,7 +909,7 @@ async fn get_service(
     Path((account, script)): Path<(String, String)>,
 ) -> ApiResult {
     let state = app.state.lock().await;
-    check_account(&app, &state, &account)?;
+    check_account(&state, &account)?;
     let Some(entry) = state.scripts.get(&script) else {
         return Err(ApiError::new(
             404,
@@ -928,7 +944,7 @@ async fn list_namespaces(
     Query(query): Query<PageQuery>,
 ) -> ApiResult {
     let state = app.state.lock().await;
-    check_account(&app, &state, &account)?;
+    check_account(&state, &account)?;
     let page = query.page.unwrap_or(1).max(1);
     let per_page = query.per_page.unwrap_or(20).clamp(1, 1000);
     let all: Vec<Value> = state
@@ -960,7 +976,7 @@ async fn list_versions(
     Path((account, script)): Path<(String, String)>,
 ) -> ApiResult {
     let state = app.state.lock().await;
-    check_account(&app, &state, &account)?;
+    check_account(&state, &account)?;
     let entry = state
         .scripts
         .get(&script)
@@ -979,7 +995,7 @@ async fn get_version(
     Path((account, script, version)): Path<(String, String, String)>,
 ) -> ApiResult {
     let state = app.state.lock().await;
-    check_account(&app, &state, &account)?;
+    check_account(&state, &account)?;
     let entry = state
         .scripts
         .get(&script)
@@ -1015,7 +1031,7 @@ async fn list_deployments(
     Path((account, script)): Path<(String, String)>,
 ) -> ApiResult {
     let state = app.state.lock().await;
-    check_account(&app, &state, &account)?;
+    check_account(&state, &account)?;
     let entry = state
         .scripts
         .get(&script)
@@ -1052,12 +1068,13 @@ async fn post_deployment(
         .and_then(Value::as_str)
         .map(str::to_string)
         .ok_or_else(|| ApiError::bad_request(BAD_REQUEST, "the deployment names no version"))?;
+    let change = app.runtime.begin_change();
     let message = wanted
         .pointer("/annotations/workers~1message")
         .and_then(Value::as_str)
         .map(str::to_string);
     let state = app.state.lock().await;
-    check_account(&app, &state, &account)?;
+    check_account(&state, &account)?;
     let mut next = state.clone();
     let entry = next
         .scripts
@@ -1091,6 +1108,102 @@ async fn post_deployment(
         }
     }
     trial(&app, &next, &script).await?;
-    commit(&app, state, next, Vec::new()).await?;
+    commit(&app, state, next, Vec::new(), change).await?;
     Ok(ok(deployment))
+}
+
+async fn list_secrets(
+    State(app): State<Shared>,
+    Path((account, script)): Path<(String, String)>,
+) -> ApiResult {
+    let state = app.state.lock().await;
+    check_account(&state, &account)?;
+    let entry = state
+        .scripts
+        .get(&script)
+        .ok_or_else(|| ApiError::script_not_found(&script))?;
+    let secrets: Vec<Value> = entry
+        .current()
+        .map(|v| v.bindings.as_slice())
+        .unwrap_or_default()
+        .iter()
+        .filter(|b| matches!(b, Binding::SecretText { .. }))
+        .map(|b| json!({"name": b.name(), "type": "secret_text"}))
+        .collect();
+    Ok(ok(Value::Array(secrets)))
+}
+
+#[derive(Deserialize)]
+struct SecretBody {
+    name: String,
+    text: String,
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
+}
+
+async fn put_secret(
+    State(app): State<Shared>,
+    Path((account, script)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> ApiResult {
+    let secret: SecretBody = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request(
+            BAD_REQUEST,
+            format!("expected {{\"name\", \"text\", \"type\"}}: {e}"),
+        )
+    })?;
+    if secret.kind.as_deref().is_some_and(|k| k != "secret_text") {
+        return Err(ApiError::bad_request(
+            BAD_REQUEST,
+            "only secret_text secrets are supported by the local edge",
+        ));
+    }
+    let change = app.runtime.begin_change();
+    let state = app.state.lock().await;
+    check_account(&state, &account)?;
+    let name = secret.name.clone();
+    let next = rules::redeploy_with_bindings(&state, &script, "secret put", |bindings| {
+        if bindings
+            .iter()
+            .any(|b| b.name() == name && !matches!(b, Binding::SecretText { .. }))
+        {
+            return Err(ApiError::bad_request(
+                BAD_REQUEST,
+                format!("binding '{name}' exists and is not a secret"),
+            ));
+        }
+        bindings.retain(|b| b.name() != name);
+        bindings.push(Binding::SecretText {
+            name: name.clone(),
+            text: Some(secret.text),
+        });
+        Ok(())
+    })?;
+    trial(&app, &next, &script).await?;
+    commit(&app, state, next, Vec::new(), change).await?;
+    Ok(ok(json!({"name": secret.name, "type": "secret_text"})))
+}
+
+async fn delete_secret(
+    State(app): State<Shared>,
+    Path((account, script, name)): Path<(String, String, String)>,
+) -> ApiResult {
+    let change = app.runtime.begin_change();
+    let state = app.state.lock().await;
+    check_account(&state, &account)?;
+    let next = rules::redeploy_with_bindings(&state, &script, "secret deleted", |bindings| {
+        let before = bindings.len();
+        bindings.retain(|b| !(b.name() == name && matches!(b, Binding::SecretText { .. })));
+        if bindings.len() == before {
+            return Err(ApiError::new(
+                404,
+                10056,
+                format!("secret '{name}' of script '{script}' not found"),
+            ));
+        }
+        Ok(())
+    })?;
+    trial(&app, &next, &script).await?;
+    commit(&app, state, next, Vec::new(), change).await?;
+    Ok(ok(Value::Null))
 }
