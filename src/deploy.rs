@@ -266,10 +266,11 @@ fn check_saved_plan(
     }
     for change in &saved.changes {
         let Some(key) = &change.worker else { continue };
-        if let (Some(planned), Some(now)) = (&change.code_hash, built.get(key).map(|b| &b.hash)) {
-            if change.action != Action::Delete && planned != now {
-                return stale(format!("the code of worker `{key}` changed since the plan"));
-            }
+        if let (Some(planned), Some(now)) = (&change.code_hash, built.get(key).map(|b| &b.hash))
+            && change.action != Action::Delete
+            && planned != now
+        {
+            return stale(format!("the code of worker `{key}` changed since the plan"));
         }
     }
     for worker in &manifest.workers {
@@ -380,14 +381,24 @@ fn confirm(yes: bool, question: &str, flag_hint: &str) -> Result<()> {
     }
 }
 
-/// Sets a flag on Ctrl-C so the executor starts no new work.
+/// Sets a flag on Ctrl-C so the executor starts no new work; a second
+/// Ctrl-C quits at once (exit status 130) instead of waiting for requests
+/// in flight.
 fn interrupt_flag(rt: &tokio::runtime::Runtime) -> Arc<AtomicBool> {
     let flag = Arc::new(AtomicBool::new(false));
     let set = flag.clone();
     rt.spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
             set.store(true, Ordering::SeqCst);
-            eprintln!("cfdo: interrupted; letting requests in flight finish, starting nothing new");
+            eprintln!(
+                "cfdo: interrupted; letting requests in flight finish, starting nothing new (Ctrl-C again quits at once)"
+            );
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!(
+                    "cfdo: interrupted again; quitting without waiting for requests in flight: run `cfdo plan` to see what they changed"
+                );
+                std::process::exit(130);
+            }
         }
     });
     flag
@@ -413,6 +424,9 @@ pub fn apply(global: &GlobalArgs, args: &ApplyArgs) -> Result<Outcome> {
                     &saved.changes.iter().collect::<Vec<_>>(),
                 )
                 .await
+                .map_err(|conflict| {
+                    miette!("refusing to apply the saved plan, nothing was changed: {conflict}")
+                })
             })?;
             saved
         }
@@ -599,6 +613,7 @@ fn finish(
             "failed": report.failed.iter().map(|o| serde_json::json!({"script": o.script, "error": o.result.as_ref().err()})).collect::<Vec<_>>(),
             "not_applied": report.not_applied,
             "interrupted": report.interrupted,
+            "conflict": report.conflict,
             "elapsed_ms": report.elapsed.as_millis() as u64,
             "requests": stats.requests,
             "retries": stats.retries,
@@ -629,6 +644,10 @@ fn finish(
         if !global.quiet || !report.succeeded() {
             eprintln!("{line}");
         }
+        if !report.applied.is_empty() && !report.succeeded() {
+            let applied: Vec<&str> = report.applied.iter().map(|o| o.script.as_str()).collect();
+            eprintln!("applied: {}", applied.join(", "));
+        }
         if !report.not_applied.is_empty() {
             eprintln!("not applied: {}", report.not_applied.join(", "));
         }
@@ -646,6 +665,12 @@ fn finish(
             o.result.as_ref().err().map(String::as_str).unwrap_or("")
         )
     });
+    if let (None, Some(conflict)) = (&first, &report.conflict) {
+        return Err(miette!(
+            help = "run `cfdo plan` again and apply the new plan; what was applied is listed above",
+            "apply stopped: {conflict}"
+        ));
+    }
     Err(miette!(
         help = "fix the cause and run apply again: it continues from what the account holds now",
         "{}",

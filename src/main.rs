@@ -5,7 +5,18 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let cli = cfdo::cli::Cli::parse();
+    let cli = match cfdo::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        // Help and version exit 0; a usage error exits 1, never 2 (which means "changes present").
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                cfdo::commands::Outcome::Failure.exit_code()
+            } else {
+                std::process::ExitCode::SUCCESS
+            };
+        }
+    };
     cfdo::commands::init_diagnostics(&cli.global);
     let json = cli.global.json;
     match cfdo::commands::run(cli) {

@@ -275,7 +275,10 @@ fn status_env_and_logs_describe_the_running_edge() {
 #[test]
 fn secrets_live_in_private_files() {
     let edge = Edge::start();
-    for file in ["token", "state.json"] {
+    let bindings = json!([{"type": "secret_text", "name": "API_KEY", "text": "s3cret"}]);
+    let (status, _) = edge.deploy("echo", &fixture("bindings.js"), bindings, None);
+    assert_eq!(status, 200);
+    for file in ["token", "state.json", "workerd.capnp"] {
         let mode = std::fs::metadata(edge.state_dir().join(file))
             .unwrap()
             .permissions()
@@ -305,7 +308,7 @@ fn the_library_api_reaches_a_running_edge() {
 }
 
 #[test]
-fn a_burst_of_uploads_coalesces_into_fewer_restarts() {
+fn a_burst_of_uploads_coalesces_into_one_restart() {
     let edge = Edge::start();
     let uploads = 6;
     std::thread::scope(|scope| {
@@ -325,7 +328,8 @@ fn a_burst_of_uploads_coalesces_into_fewer_restarts() {
     let restarts = log.matches("cfdo edge: workerd (pid").count();
     eprintln!("{restarts} workerd starts for {uploads} uploads");
     assert!(
-        restarts < uploads,
+        // Typically one; two allows for a request delayed past the first restart.
+        restarts <= 2,
         "{restarts} workerd starts for {uploads} uploads:\n{log}"
     );
 }
@@ -447,4 +451,74 @@ fn a_killed_edge_takes_workerd_with_it_and_restarts_with_its_data() {
     }
     edge.restart();
     assert_eq!(edge.call_json("host", "/get"), json!({"count": 1}));
+}
+
+#[test]
+fn concurrent_starts_share_one_edge() {
+    let dir = tempfile::tempdir().unwrap();
+    let start = || {
+        std::process::Command::new(edge_support::cfdo_bin())
+            .args(["--json", "edge", "start", "--port", "0", "--state-dir"])
+            .arg(dir.path())
+            .output()
+            .unwrap()
+    };
+    let (a, b) = std::thread::scope(|scope| {
+        let a = scope.spawn(start);
+        let b = scope.spawn(start);
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    let stop = std::process::Command::new(edge_support::cfdo_bin())
+        .args(["edge", "stop", "--state-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(a.status.success(), "{a:?}");
+    assert!(b.status.success(), "{b:?}");
+    let a: Value = serde_json::from_slice(&a.stdout).unwrap();
+    let b: Value = serde_json::from_slice(&b.stdout).unwrap();
+    assert_eq!(a["api"], b["api"]);
+    assert_eq!(a["pid"], b["pid"]);
+    assert!(stop.status.success());
+}
+
+#[test]
+fn an_inherit_binding_keeps_the_deployed_value() {
+    let edge = Edge::start();
+    let bindings = json!([{"type": "secret_text", "name": "API_KEY", "text": "kept"}]);
+    let (status, _) = edge.deploy("echo", &fixture("bindings.js"), bindings, None);
+    assert_eq!(status, 200);
+    let (status, body) = edge.deploy(
+        "echo",
+        &fixture("bindings.js"),
+        json!([{"type": "inherit", "name": "API_KEY"}]),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(edge.call_json("echo", "/")["secret"], "kept");
+}
+
+#[test]
+fn secrets_are_put_listed_and_deleted_without_an_upload() {
+    let edge = Edge::start();
+    let (status, _) = edge.deploy("echo", &fixture("bindings.js"), json!([]), None);
+    assert_eq!(status, 200);
+    let url = edge.account_url("/workers/scripts/echo/secrets");
+    let response = edge
+        .raw()
+        .put(&url)
+        .bearer_auth(&edge.token)
+        .json(&json!({"name": "API_KEY", "text": "s3cret", "type": "secret_text"}))
+        .send()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(edge.call_json("echo", "/")["secret"], "s3cret");
+    let (_, list) = edge.get("/workers/scripts/echo/secrets");
+    assert_eq!(
+        list["result"],
+        json!([{"name": "API_KEY", "type": "secret_text"}])
+    );
+    let (status, _) = edge.delete("/workers/scripts/echo/secrets/API_KEY");
+    assert_eq!(status, 200);
+    assert_eq!(edge.call_json("echo", "/")["secret"], Value::Null);
 }

@@ -1,7 +1,9 @@
 //! The executor: runs a ChangeSet phase by phase and level by level, up to
-//! `parallelism` changes at once within a level, re-checking each level's
-//! scripts against the plan's fingerprints first. It stops after the first
-//! level with a failure and reports what was applied and what was not.
+//! `parallelism` changes at once within a level. Each level's scripts are
+//! re-checked against the plan's fingerprints before the level starts, and
+//! each script again just before it is changed (optimistic concurrency; see
+//! docs/concurrency.md). It stops after the first level with a failure or a
+//! conflict and reports what was applied and what was not.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -9,10 +11,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::stream::{self, StreamExt};
-use miette::{Result, miette};
+use miette::Result;
 
-use crate::cloudflare::Client;
 use crate::cloudflare::types::{Module, UploadMetadata};
+use crate::cloudflare::{Client, Prior};
 use crate::plan::{Action, Change, ChangeSet, Fingerprint};
 use crate::render::{Style, json_line, paint};
 
@@ -47,12 +49,18 @@ pub struct ApplyReport {
     /// Scripts whose change was not attempted (after a failure or an interrupt).
     pub not_applied: Vec<String>,
     pub interrupted: bool,
+    /// Why the apply stopped before a level: a script changed in the account
+    /// since the plan, or the account could not be re-read.
+    pub conflict: Option<String>,
     pub elapsed: Duration,
 }
 
 impl ApplyReport {
     pub fn succeeded(&self) -> bool {
-        self.failed.is_empty() && self.not_applied.is_empty() && !self.interrupted
+        self.failed.is_empty()
+            && self.not_applied.is_empty()
+            && !self.interrupted
+            && self.conflict.is_none()
     }
 }
 
@@ -82,7 +90,14 @@ pub async fn execute(
             continue;
         }
         // Optimistic concurrency: nothing in this level changed since the plan.
-        check_fingerprints(client, changes, &step).await?;
+        if let Err(conflict) = check_fingerprints(client, changes, &step).await {
+            report.conflict = Some(conflict);
+            report
+                .not_applied
+                .extend(step.iter().map(|c| c.script.clone()));
+            stop = true;
+            continue;
+        }
         let results: Vec<Outcome> = stream::iter(step.iter().copied())
             .map(|change| {
                 let cancel = cancel.clone();
@@ -93,9 +108,19 @@ pub async fn execute(
                     }
                     event(reporting, change, "started", None, &progress);
                     let begun = Instant::now();
-                    let result = run_change(client, change, uploads, force_delete)
-                        .await
-                        .map(|()| begun.elapsed());
+                    // Again just before changing it: the other changes of the
+                    // level may have taken a while.
+                    let checked = if change.action == Action::NoOp {
+                        Ok(())
+                    } else {
+                        check_fingerprints(client, changes, &[change]).await
+                    };
+                    let result = match checked {
+                        Ok(()) => run_change(client, changes, change, uploads, force_delete)
+                            .await
+                            .map(|()| begun.elapsed()),
+                        Err(conflict) => Err(conflict),
+                    };
                     let outcome = Outcome {
                         script: change.script.clone(),
                         action: change.action,
@@ -143,6 +168,7 @@ pub async fn execute(
 
 async fn run_change(
     client: &Client,
+    changes: &ChangeSet,
     change: &Change,
     uploads: &BTreeMap<String, Upload>,
     force_delete: bool,
@@ -159,10 +185,28 @@ async fn run_change(
                 .ok_or_else(|| format!("no build output for `{}`", change.script))?;
             let mut metadata = upload.metadata.clone();
             metadata.migrations = change.migration.clone();
-            client
-                .upload_script(&change.script, &metadata, &upload.modules)
-                .await
-                .map_err(|e| e.to_string())?;
+            // What the plan saw (and the re-check just confirmed): lets the
+            // client recognise an attempt whose answer was lost.
+            let uploaded = match changes.fingerprints.get(&change.script) {
+                Some(planned) => {
+                    let prior = match planned {
+                        None => Prior::Absent,
+                        Some(f) => Prior::Listed {
+                            etag: f.etag.clone(),
+                            modified_on: f.modified_on.clone(),
+                        },
+                    };
+                    client
+                        .upload_script_after(&change.script, &metadata, &upload.modules, &prior)
+                        .await
+                }
+                None => {
+                    client
+                        .upload_script(&change.script, &metadata, &upload.modules)
+                        .await
+                }
+            };
+            uploaded.map_err(|e| e.to_string())?;
             if let Some(enabled) = change.workers_dev {
                 client
                     .set_script_subdomain(&change.script, enabled)
@@ -174,13 +218,22 @@ async fn run_change(
     }
 }
 
-/// Refuses when any of `step`'s scripts changed in the account since the plan.
+/// Refuses to change scripts that changed in the account since the plan;
+/// the error names the script (or the failed read) and what to do.
 pub async fn check_fingerprints(
     client: &Client,
     changes: &ChangeSet,
     step: &[&Change],
-) -> Result<()> {
-    let scripts = client.list_scripts().await?;
+) -> std::result::Result<(), String> {
+    if step
+        .iter()
+        .all(|c| !changes.fingerprints.contains_key(&c.script))
+    {
+        return Ok(());
+    }
+    let scripts = client.list_scripts().await.map_err(|e| {
+        format!("cannot re-read the account before changing it, so nothing more was applied: {e}")
+    })?;
     let now: BTreeMap<&str, Fingerprint> = scripts
         .iter()
         .map(|s| {
@@ -211,9 +264,8 @@ pub async fn check_fingerprints(
                     }
                 ),
             };
-            return Err(miette!(
-                help = "another deploy or a person changed it; run `cfdo plan` again and apply the new plan",
-                "script `{}` changed in the account since the plan (planned: {}, now: {}); nothing more was applied",
+            return Err(format!(
+                "script `{}` changed in the account since the plan (planned: {}, now: {}); another deploy or a person changed it: run `cfdo plan` again and apply the new plan",
                 change.script,
                 describe(planned.as_ref()),
                 describe(current)

@@ -134,6 +134,19 @@ pub(super) fn collect(input: &BuildInput) -> Result<Collected> {
     })
 }
 
+/// The classes the module `main` exports, following relative re-exports into
+/// the other modules of an upload (module name -> source text).
+pub fn exported_classes_of_modules(
+    main: &str,
+    modules: &std::collections::BTreeMap<String, String>,
+) -> BTreeSet<String> {
+    let scans: HashMap<String, ModuleScan> = modules
+        .iter()
+        .map(|(name, text)| (name.clone(), scan_module(text)))
+        .collect();
+    exported_classes_across(&scans, main)
+}
+
 /// The classes `module` exports, following relative re-exports and
 /// re-exported imports into the other collected modules.
 fn exported_classes_across(scans: &HashMap<String, ModuleScan>, module: &str) -> BTreeSet<String> {

@@ -16,7 +16,8 @@ use sha2::{Digest, Sha256};
 
 use crate::cloudflare::types::Module;
 
-pub use scan::exported_classes;
+pub use collect::exported_classes_of_modules;
+pub use scan::{exported_classes, exports_default};
 
 /// One worker to build, as the manifest describes it.
 #[derive(Debug, Clone)]

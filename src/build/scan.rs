@@ -678,6 +678,17 @@ pub fn exported_classes(module_source: &str) -> BTreeSet<String> {
     scan_module(module_source).exported_local_classes()
 }
 
+/// Whether a module has a default export (`export default …` or `export { x as default }`).
+pub fn exports_default(module_source: &str) -> bool {
+    let tokens = Lexer::new(module_source).run();
+    (0..tokens.len())
+        .any(|i| keyword_at(&tokens, i, "export") && is_word(tokens.get(i + 1), "default"))
+        || scan_module(module_source)
+            .local_exports()
+            .iter()
+            .any(|(_, e)| e == "default")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -32,6 +32,20 @@ const MAX_RESPONSE_BYTES: usize = 64 << 20;
 /// Where verbose request lines go instead of stderr (tests capture them).
 pub type LogSink = Arc<dyn Fn(&str) + Send + Sync>;
 
+/// What the account held for a script just before an upload, as listed then.
+/// With it, an upload whose answer was lost (a 5xx or a broken connection
+/// after the API acted) is recognised in the account and not sent again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Prior {
+    Absent,
+    Listed { etag: String, modified_on: String },
+}
+
+/// Asked before a retry: did the failed attempt take effect after all? The
+/// answer's `result` if so.
+type Landed<'a> =
+    &'a (dyn Fn() -> futures::future::BoxFuture<'a, Option<Value>> + Send + Sync + 'a);
+
 /// How to reach the API and how patiently to talk to it.
 #[derive(Clone)]
 pub struct ClientConfig {
@@ -410,10 +424,36 @@ impl Client {
         metadata: &UploadMetadata,
         modules: &[Module],
     ) -> Result<ScriptInfo, ApiError> {
+        self.upload(script, metadata, modules, None).await
+    }
+
+    /// As [`Client::upload_script`], knowing what the account held just
+    /// before: before a retry after a 5xx or a broken connection, the account
+    /// is listed, and if the script has moved on from `prior` to exactly this
+    /// upload's tags (and migration tag), the lost attempt took effect and
+    /// the upload is not sent again.
+    pub async fn upload_script_after(
+        &self,
+        script: &str,
+        metadata: &UploadMetadata,
+        modules: &[Module],
+        prior: &Prior,
+    ) -> Result<ScriptInfo, ApiError> {
+        self.upload(script, metadata, modules, Some(prior)).await
+    }
+
+    async fn upload(
+        &self,
+        script: &str,
+        metadata: &UploadMetadata,
+        modules: &[Module],
+        prior: Option<&Prior>,
+    ) -> Result<ScriptInfo, ApiError> {
         let account = self.account_id().to_string();
         let segments = ["accounts", &account, "workers", "scripts", script];
         let (url, endpoint) = self.url(Method::PUT, &segments, &[]);
         let new_tag = metadata.migrations.as_ref().and_then(|m| m.new_tag.clone());
+        let metadata_tags = metadata.tags.clone();
         let metadata = serde_json::to_string(metadata).map_err(|e| {
             ApiError::new(&endpoint, ApiErrorKind::Api)
                 .with_detail(format!("cannot encode the upload metadata: {e}"))
@@ -421,12 +461,46 @@ impl Client {
         // Refuse a form that cannot be built before spending any budget on it.
         upload_form(&metadata, modules)
             .map_err(|detail| ApiError::new(&endpoint, ApiErrorKind::Api).with_detail(detail))?;
+        let mut tags = metadata_tags.clone().unwrap_or_default();
+        tags.sort();
+        let landed = |prior: &Prior| {
+            let prior = prior.clone();
+            let tags = tags.clone();
+            let new_tag = new_tag.clone();
+            move || -> futures::future::BoxFuture<'_, Option<Value>> {
+                let prior = prior.clone();
+                let tags = tags.clone();
+                let new_tag = new_tag.clone();
+                Box::pin(async move {
+                    if tags.is_empty() {
+                        return None;
+                    }
+                    let listed = self.list_scripts().await.ok()?;
+                    let now = listed.into_iter().find(|s| s.id == script)?;
+                    let moved = match &prior {
+                        Prior::Absent => true,
+                        Prior::Listed { etag, modified_on } => {
+                            &now.etag != etag || &now.modified_on != modified_on
+                        }
+                    };
+                    let mut now_tags = now.tags.clone();
+                    now_tags.sort();
+                    let migrated =
+                        new_tag.is_none() || now.migration_tag.as_deref() == new_tag.as_deref();
+                    (moved && now_tags == tags && migrated)
+                        .then(|| serde_json::to_value(&now).ok())
+                        .flatten()
+                })
+            }
+        };
+        let check = prior.map(landed);
         let outcome = self
-            .execute(
+            .execute_checked(
                 Method::PUT,
                 url,
                 &endpoint,
                 Payload::Upload { metadata, modules },
+                check.as_ref().map(|c| c as Landed<'_>),
             )
             .await;
         match outcome {
@@ -766,6 +840,21 @@ impl Client {
         endpoint: &str,
         payload: Payload<'_>,
     ) -> Result<Answer, ApiError> {
+        self.execute_checked(method, url, endpoint, payload, None)
+            .await
+    }
+
+    /// As [`Client::execute`]; before retrying after a 5xx or a connection
+    /// failure (which may have taken effect), asks `landed` whether it did,
+    /// and if so answers with its result instead of sending the request again.
+    async fn execute_checked(
+        &self,
+        method: Method,
+        url: Url,
+        endpoint: &str,
+        payload: Payload<'_>,
+        landed: Option<Landed<'_>>,
+    ) -> Result<Answer, ApiError> {
         let max = self.inner.max_attempts;
         let mut attempt = 1;
         loop {
@@ -832,13 +921,31 @@ impl Client {
                     wait
                 }
             };
-            self.lock_stats().retries += 1;
             self.log(&format!(
                 "retrying {endpoint} in {} ms (attempt {} of {max}): {error}",
                 wait.as_millis(),
                 attempt + 1
             ));
             tokio::time::sleep(wait).await;
+            if let Some(landed) = landed
+                && matches!(error.kind, ApiErrorKind::Server | ApiErrorKind::Network)
+                && let Some(result) = landed().await
+            {
+                self.log(&format!(
+                    "{endpoint}: attempt {attempt} took effect although its answer was lost; not sent again"
+                ));
+                return Ok(Answer {
+                    status: 200,
+                    envelope: Some(RawEnvelope {
+                        success: true,
+                        errors: None,
+                        result: Some(result),
+                        result_info: None,
+                    }),
+                    attempts: attempt,
+                });
+            }
+            self.lock_stats().retries += 1;
             attempt += 1;
         }
     }

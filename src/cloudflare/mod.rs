@@ -6,5 +6,5 @@ pub mod error;
 pub mod retry;
 pub mod types;
 
-pub use client::{Client, ClientConfig, ClientStats};
+pub use client::{Client, ClientConfig, ClientStats, Prior};
 pub use error::{ApiError, ApiErrorKind};

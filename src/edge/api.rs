@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -18,7 +18,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::rules::{self, ApiError, BAD_REQUEST, UploadKind};
-use super::runtime::{Runtime, trial_start};
+use super::runtime::{PendingChange, Runtime, trial_start};
 use super::state::{AccountState, StateDir, StoredModule};
 use crate::cloudflare::types::{Binding, UploadMetadata, codes};
 
@@ -99,6 +99,14 @@ pub fn router(app: Shared) -> Router {
         .route(
             &format!("{scripts}/{{script}}/versions/{{version}}"),
             get(get_version),
+        )
+        .route(
+            &format!("{scripts}/{{script}}/secrets"),
+            get(list_secrets).put(put_secret),
+        )
+        .route(
+            &format!("{scripts}/{{script}}/secrets/{{name}}"),
+            axum::routing::delete(delete_secret),
         )
         .route(
             &format!("{scripts}/{{script}}/deployments"),
@@ -280,8 +288,7 @@ async fn no_route(method: Method, uri: axum::http::Uri) -> Response {
 
 // ------------------------------------------------------------------ helpers
 
-fn check_account(app: &App, state: &AccountState, account: &str) -> Result<(), ApiError> {
-    let _ = app;
+fn check_account(state: &AccountState, account: &str) -> Result<(), ApiError> {
     if account != state.account_id {
         return Err(ApiError::new(
             403,
@@ -356,35 +363,96 @@ fn free_port() -> u16 {
         .unwrap_or(0)
 }
 
-struct ParsedUpload {
-    metadata: UploadMetadata,
-    modules: Vec<(String, String, Vec<u8>)>,
+/// What an upload's multipart body holds: the metadata and each module
+/// (name, content type, bytes).
+#[derive(Debug)]
+pub struct ParsedUpload {
+    pub metadata: UploadMetadata,
+    pub modules: Vec<(String, String, Vec<u8>)>,
 }
 
-async fn parse_upload(mut multipart: Multipart) -> Result<ParsedUpload, ApiError> {
-    let mut metadata = None;
-    let mut modules = Vec::new();
-    loop {
-        let field = match multipart.next_field().await {
-            Ok(Some(field)) => field,
-            Ok(None) => break,
-            Err(e) => {
-                return Err(ApiError::bad_request(
-                    BAD_REQUEST,
-                    format!("malformed multipart upload: {e}"),
-                ));
-            }
-        };
-        let name = field.name().unwrap_or("").to_string();
-        let file_name = field.file_name().map(str::to_string);
-        let content_type = field.content_type().map(str::to_string);
-        let bytes = field.bytes().await.map_err(|e| {
+/// The largest Worker the edge accepts: its modules' bytes, uncompressed
+/// (Cloudflare's Worker size limit, 64 MiB).
+pub const MAX_SCRIPT_BYTES: usize = 64 << 20;
+/// The largest `metadata` part.
+pub const MAX_METADATA_BYTES: usize = 1 << 20;
+/// The most parts an upload may have.
+pub const MAX_UPLOAD_PARTS: usize = 1000;
+/// Cloudflare's code for a Worker over the size limit.
+pub const SCRIPT_TOO_LARGE: i64 = 10027;
+
+fn too_large() -> ApiError {
+    ApiError::bad_request(
+        SCRIPT_TOO_LARGE,
+        format!(
+            "Your Worker exceeded the size limit of {} MiB. Refer to the Workers documentation (https://developers.cloudflare.com/workers/observability/errors/#errors-on-worker-upload) for more details.",
+            MAX_SCRIPT_BYTES >> 20
+        ),
+    )
+}
+
+/// Reads a script upload (`multipart/form-data`) from a body stream. Reading
+/// stops as soon as the body is malformed or holds more than
+/// [`MAX_SCRIPT_BYTES`] of modules, so memory stays bounded by the limits.
+pub async fn read_upload<S, E>(
+    content_type: Option<&str>,
+    body: S,
+) -> Result<ParsedUpload, ApiError>
+where
+    S: futures::Stream<Item = Result<bytes::Bytes, E>> + Send + 'static,
+    E: Into<Box<dyn std::error::Error + Send + Sync>> + 'static,
+{
+    let boundary = content_type
+        .and_then(|ct| multer::parse_boundary(ct).ok())
+        .ok_or_else(|| {
             ApiError::bad_request(
                 BAD_REQUEST,
-                format!("cannot read upload part '{name}': {e}"),
+                "a script upload must be multipart/form-data with a boundary",
             )
         })?;
-        if name == "metadata" {
+    let limits = multer::Constraints::new().size_limit(
+        multer::SizeLimit::new()
+            .whole_stream((MAX_SCRIPT_BYTES + MAX_METADATA_BYTES + (1 << 20)) as u64),
+    );
+    let mut multipart = multer::Multipart::with_constraints(body, boundary, limits);
+    let malformed = |e: multer::Error| match e {
+        multer::Error::StreamSizeExceeded { .. } => too_large(),
+        e => ApiError::bad_request(BAD_REQUEST, format!("malformed multipart upload: {e}")),
+    };
+    let mut metadata = None;
+    let mut modules = Vec::new();
+    let mut total = 0usize;
+    loop {
+        let Some(mut field) = multipart.next_field().await.map_err(malformed)? else {
+            break;
+        };
+        if modules.len() + usize::from(metadata.is_some()) >= MAX_UPLOAD_PARTS {
+            return Err(ApiError::bad_request(
+                BAD_REQUEST,
+                format!("the upload has more than {MAX_UPLOAD_PARTS} parts"),
+            ));
+        }
+        let name = field.name().unwrap_or("").to_string();
+        let file_name = field.file_name().map(str::to_string);
+        let content_type = field.content_type().map(|m| m.to_string());
+        let is_metadata = name == "metadata";
+        let mut bytes = Vec::new();
+        while let Some(chunk) = field.chunk().await.map_err(malformed)? {
+            bytes.extend_from_slice(&chunk);
+            if is_metadata && bytes.len() > MAX_METADATA_BYTES {
+                return Err(ApiError::bad_request(
+                    BAD_REQUEST,
+                    format!(
+                        "the metadata part is larger than {} MiB",
+                        MAX_METADATA_BYTES >> 20
+                    ),
+                ));
+            }
+            if !is_metadata && total + bytes.len() > MAX_SCRIPT_BYTES {
+                return Err(too_large());
+            }
+        }
+        if is_metadata {
             let parsed: UploadMetadata = serde_json::from_slice(&bytes).map_err(|e| {
                 ApiError::bad_request(
                     BAD_REQUEST,
@@ -394,7 +462,13 @@ async fn parse_upload(mut multipart: Multipart) -> Result<ParsedUpload, ApiError
             metadata = Some(parsed);
             continue;
         }
-        let module_name = file_name.filter(|f| !f.is_empty()).unwrap_or(name);
+        total += bytes.len();
+        // The part's name is the module's name (clients send the same as filename).
+        let module_name = if name.is_empty() {
+            file_name.unwrap_or_default()
+        } else {
+            name
+        };
         let content_type = content_type.unwrap_or_else(|| {
             if module_name.ends_with(".wasm") {
                 "application/wasm".to_string()
@@ -404,7 +478,7 @@ async fn parse_upload(mut multipart: Multipart) -> Result<ParsedUpload, ApiError
                 "application/octet-stream".to_string()
             }
         });
-        modules.push((module_name, content_type, bytes.to_vec()));
+        modules.push((module_name, content_type, bytes));
     }
     let Some(metadata) = metadata else {
         return Err(ApiError::bad_request(
@@ -413,6 +487,20 @@ async fn parse_upload(mut multipart: Multipart) -> Result<ParsedUpload, ApiError
         ));
     };
     Ok(ParsedUpload { metadata, modules })
+}
+
+/// Reads the upload of a request to the API.
+async fn parse_upload(request: Request) -> Result<ParsedUpload, ApiError> {
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    read_upload(
+        content_type.as_deref(),
+        request.into_body().into_data_stream(),
+    )
+    .await
 }
 
 fn store_modules(
@@ -460,12 +548,14 @@ async fn commit(
     mut guard: tokio::sync::MutexGuard<'_, AccountState>,
     next: AccountState,
     deleted_namespaces: Vec<String>,
+    change: PendingChange,
 ) -> Result<(), ApiError> {
     app.dir
         .save(&next)
         .map_err(|e| ApiError::new(500, 10013, format!("cannot save the edge state: {e}")))?;
     *guard = next.clone();
     let generation = app.runtime.request(next);
+    drop(change);
     drop(guard);
     app.runtime.wait_served(generation).await;
     for id in deleted_namespaces {
@@ -482,7 +572,7 @@ async fn verify_token() -> Response {
 
 async fn list_scripts(State(app): State<Shared>, Path(account): Path<String>) -> ApiResult {
     let state = app.state.lock().await;
-    check_account(&app, &state, &account)?;
+    check_account(&state, &account)?;
     let list: Vec<Value> = state
         .scripts
         .iter()
@@ -496,7 +586,7 @@ async fn get_script(
     Path((account, script)): Path<(String, String)>,
 ) -> ApiResult {
     let state = app.state.lock().await;
-    check_account(&app, &state, &account)?;
+    check_account(&state, &account)?;
     let entry = state
         .scripts
         .get(&script)
@@ -522,29 +612,30 @@ async fn get_script(
 async fn put_script(
     State(app): State<Shared>,
     Path((account, script)): Path<(String, String)>,
-    multipart: Multipart,
+    request: Request,
 ) -> ApiResult {
-    upload(app, account, script, multipart, UploadKind::Script).await
+    upload(app, account, script, request, UploadKind::Script).await
 }
 
 async fn post_version(
     State(app): State<Shared>,
     Path((account, script)): Path<(String, String)>,
-    multipart: Multipart,
+    request: Request,
 ) -> ApiResult {
-    upload(app, account, script, multipart, UploadKind::Version).await
+    upload(app, account, script, request, UploadKind::Version).await
 }
 
 async fn upload(
     app: Shared,
     account: String,
     script: String,
-    multipart: Multipart,
+    request: Request,
     kind: UploadKind,
 ) -> ApiResult {
-    let parsed = parse_upload(multipart).await?;
+    let parsed = parse_upload(request).await?;
+    let change = app.runtime.begin_change();
     let state = app.state.lock().await;
-    check_account(&app, &state, &account)?;
+    check_account(&state, &account)?;
     let (stored, texts) = store_modules(&app, &parsed.modules)?;
     let accepted = rules::accept_upload(
         &state,
@@ -586,7 +677,7 @@ async fn upload(
             .map(|v| version_json(&next, &script, v))
             .unwrap_or(Value::Null),
     };
-    commit(&app, state, next, accepted.deleted_namespaces).await?;
+    commit(&app, state, next, accepted.deleted_namespaces, change).await?;
     Ok(ok(result))
 }
 
@@ -625,11 +716,12 @@ async fn delete_script(
     Path((account, script)): Path<(String, String)>,
     Query(query): Query<DeleteQuery>,
 ) -> ApiResult {
+    let change = app.runtime.begin_change();
     let state = app.state.lock().await;
-    check_account(&app, &state, &account)?;
+    check_account(&state, &account)?;
     let force = matches!(query.force.as_deref(), Some("true") | Some("1") | Some(""));
     let (next, deleted) = rules::accept_delete(&state, &script, force)?;
-    commit(&app, state, next, deleted).await?;
+    commit(&app, state, next, deleted, change).await?;
     Ok(ok(json!({"id": script})))
 }
 
@@ -638,7 +730,7 @@ async fn get_settings(
     Path((account, script)): Path<(String, String)>,
 ) -> ApiResult {
     let state = app.state.lock().await;
-    check_account(&app, &state, &account)?;
+    check_account(&state, &account)?;
     settings_json(&state, &script).map(ok)
 }
 
@@ -684,7 +776,7 @@ async fn patch_settings(
         })?
     };
     let state = app.state.lock().await;
-    check_account(&app, &state, &account)?;
+    check_account(&state, &account)?;
     let mut next = state.clone();
     let entry = next
         .scripts
@@ -713,7 +805,7 @@ async fn patch_settings(
 }
 
 /// The `settings` part of a multipart settings PATCH.
-fn settings_from_multipart(content_type: &str, body: &[u8]) -> Result<Value, ApiError> {
+pub fn settings_from_multipart(content_type: &str, body: &[u8]) -> Result<Value, ApiError> {
     let boundary = content_type
         .split(';')
         .filter_map(|p| p.trim().strip_prefix("boundary="))
@@ -745,7 +837,7 @@ async fn get_references(
     Path((account, script)): Path<(String, String)>,
 ) -> ApiResult {
     let state = app.state.lock().await;
-    check_account(&app, &state, &account)?;
+    check_account(&state, &account)?;
     if !state.scripts.contains_key(&script) {
         return Err(ApiError::script_not_found(&script));
     }
@@ -763,7 +855,7 @@ async fn get_script_subdomain(
     Path((account, script)): Path<(String, String)>,
 ) -> ApiResult {
     let state = app.state.lock().await;
-    check_account(&app, &state, &account)?;
+    check_account(&state, &account)?;
     let entry = state
         .scripts
         .get(&script)
@@ -781,7 +873,7 @@ async fn post_script_subdomain(
     let wanted: Value = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(BAD_REQUEST, format!("invalid JSON body: {e}")))?;
     let mut state = app.state.lock().await;
-    check_account(&app, &state, &account)?;
+    check_account(&state, &account)?;
     let mut next = state.clone();
     let entry = next
         .scripts
@@ -808,7 +900,7 @@ async fn get_account_subdomain(
     Path(account): Path<String>,
 ) -> ApiResult {
     let state = app.state.lock().await;
-    check_account(&app, &state, &account)?;
+    check_account(&state, &account)?;
     Ok(ok(json!({"subdomain": state.subdomain})))
 }
 
@@ -817,7 +909,7 @@ async fn get_service(
     Path((account, script)): Path<(String, String)>,
 ) -> ApiResult {
     let state = app.state.lock().await;
-    check_account(&app, &state, &account)?;
+    check_account(&state, &account)?;
     let Some(entry) = state.scripts.get(&script) else {
         return Err(ApiError::new(
             404,
@@ -852,7 +944,7 @@ async fn list_namespaces(
     Query(query): Query<PageQuery>,
 ) -> ApiResult {
     let state = app.state.lock().await;
-    check_account(&app, &state, &account)?;
+    check_account(&state, &account)?;
     let page = query.page.unwrap_or(1).max(1);
     let per_page = query.per_page.unwrap_or(20).clamp(1, 1000);
     let all: Vec<Value> = state
@@ -884,7 +976,7 @@ async fn list_versions(
     Path((account, script)): Path<(String, String)>,
 ) -> ApiResult {
     let state = app.state.lock().await;
-    check_account(&app, &state, &account)?;
+    check_account(&state, &account)?;
     let entry = state
         .scripts
         .get(&script)
@@ -903,7 +995,7 @@ async fn get_version(
     Path((account, script, version)): Path<(String, String, String)>,
 ) -> ApiResult {
     let state = app.state.lock().await;
-    check_account(&app, &state, &account)?;
+    check_account(&state, &account)?;
     let entry = state
         .scripts
         .get(&script)
@@ -939,7 +1031,7 @@ async fn list_deployments(
     Path((account, script)): Path<(String, String)>,
 ) -> ApiResult {
     let state = app.state.lock().await;
-    check_account(&app, &state, &account)?;
+    check_account(&state, &account)?;
     let entry = state
         .scripts
         .get(&script)
@@ -976,12 +1068,13 @@ async fn post_deployment(
         .and_then(Value::as_str)
         .map(str::to_string)
         .ok_or_else(|| ApiError::bad_request(BAD_REQUEST, "the deployment names no version"))?;
+    let change = app.runtime.begin_change();
     let message = wanted
         .pointer("/annotations/workers~1message")
         .and_then(Value::as_str)
         .map(str::to_string);
     let state = app.state.lock().await;
-    check_account(&app, &state, &account)?;
+    check_account(&state, &account)?;
     let mut next = state.clone();
     let entry = next
         .scripts
@@ -1015,6 +1108,102 @@ async fn post_deployment(
         }
     }
     trial(&app, &next, &script).await?;
-    commit(&app, state, next, Vec::new()).await?;
+    commit(&app, state, next, Vec::new(), change).await?;
     Ok(ok(deployment))
+}
+
+async fn list_secrets(
+    State(app): State<Shared>,
+    Path((account, script)): Path<(String, String)>,
+) -> ApiResult {
+    let state = app.state.lock().await;
+    check_account(&state, &account)?;
+    let entry = state
+        .scripts
+        .get(&script)
+        .ok_or_else(|| ApiError::script_not_found(&script))?;
+    let secrets: Vec<Value> = entry
+        .current()
+        .map(|v| v.bindings.as_slice())
+        .unwrap_or_default()
+        .iter()
+        .filter(|b| matches!(b, Binding::SecretText { .. }))
+        .map(|b| json!({"name": b.name(), "type": "secret_text"}))
+        .collect();
+    Ok(ok(Value::Array(secrets)))
+}
+
+#[derive(Deserialize)]
+struct SecretBody {
+    name: String,
+    text: String,
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
+}
+
+async fn put_secret(
+    State(app): State<Shared>,
+    Path((account, script)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> ApiResult {
+    let secret: SecretBody = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request(
+            BAD_REQUEST,
+            format!("expected {{\"name\", \"text\", \"type\"}}: {e}"),
+        )
+    })?;
+    if secret.kind.as_deref().is_some_and(|k| k != "secret_text") {
+        return Err(ApiError::bad_request(
+            BAD_REQUEST,
+            "only secret_text secrets are supported by the local edge",
+        ));
+    }
+    let change = app.runtime.begin_change();
+    let state = app.state.lock().await;
+    check_account(&state, &account)?;
+    let name = secret.name.clone();
+    let next = rules::redeploy_with_bindings(&state, &script, "secret put", |bindings| {
+        if bindings
+            .iter()
+            .any(|b| b.name() == name && !matches!(b, Binding::SecretText { .. }))
+        {
+            return Err(ApiError::bad_request(
+                BAD_REQUEST,
+                format!("binding '{name}' exists and is not a secret"),
+            ));
+        }
+        bindings.retain(|b| b.name() != name);
+        bindings.push(Binding::SecretText {
+            name: name.clone(),
+            text: Some(secret.text),
+        });
+        Ok(())
+    })?;
+    trial(&app, &next, &script).await?;
+    commit(&app, state, next, Vec::new(), change).await?;
+    Ok(ok(json!({"name": secret.name, "type": "secret_text"})))
+}
+
+async fn delete_secret(
+    State(app): State<Shared>,
+    Path((account, script, name)): Path<(String, String, String)>,
+) -> ApiResult {
+    let change = app.runtime.begin_change();
+    let state = app.state.lock().await;
+    check_account(&state, &account)?;
+    let next = rules::redeploy_with_bindings(&state, &script, "secret deleted", |bindings| {
+        let before = bindings.len();
+        bindings.retain(|b| !(b.name() == name && matches!(b, Binding::SecretText { .. })));
+        if bindings.len() == before {
+            return Err(ApiError::new(
+                404,
+                10056,
+                format!("secret '{name}' of script '{script}' not found"),
+            ));
+        }
+        Ok(())
+    })?;
+    trial(&app, &next, &script).await?;
+    commit(&app, state, next, Vec::new(), change).await?;
+    Ok(ok(Value::Null))
 }

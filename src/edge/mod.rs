@@ -13,7 +13,6 @@
 //! script is first uploaded and kept for its life: `http://127.0.0.1:<port>/`.
 
 mod api;
-mod exports;
 mod rules;
 mod runtime;
 mod state;
@@ -32,7 +31,11 @@ use crate::cli::{EdgeArgs, EdgeCommand, EdgeLocation, EdgeServeArgs, GlobalArgs}
 use crate::commands::Outcome;
 use state::{ServerInfo, StateDir};
 
-pub use exports::exported_names;
+pub use api::{
+    MAX_METADATA_BYTES, MAX_SCRIPT_BYTES, MAX_UPLOAD_PARTS, ParsedUpload, SCRIPT_TOO_LARGE,
+    read_upload, settings_from_multipart,
+};
+pub use rules::ApiError;
 
 /// How to reach a running edge's API. Its `Debug` form hides the token.
 #[derive(Clone, PartialEq, Eq)]
@@ -278,6 +281,8 @@ fn start_background(
     options: &ServeOptions,
 ) -> Result<ServerInfo> {
     dir.create()?;
+    // Find (or install, saying so) workerd here, where the user sees it.
+    crate::tools::WORKERD.locate()?;
     let exe = std::env::current_exe()
         .into_diagnostic()
         .wrap_err("cannot find the cfdo executable to start the edge")?;
@@ -324,6 +329,14 @@ fn start_background(
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
         if let Ok(Some(status)) = child.try_wait() {
+            // Another start won the race for the lock: use that edge.
+            let other_deadline = Instant::now() + Duration::from_secs(300);
+            while lock_held(dir) && Instant::now() < other_deadline {
+                if let Some(info) = running(dir) {
+                    return Ok(info);
+                }
+                std::thread::sleep(Duration::from_millis(25));
+            }
             let log_text = std::fs::read(dir.log_file()).unwrap_or_default();
             let tail =
                 String::from_utf8_lossy(log_text.get(log_start as usize..).unwrap_or_default())

@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
-use super::exports::exported_names;
 use super::state::{AccountState, Deployment, NamespaceRecord, Script, StoredModule, Version};
+use crate::build::{exported_classes_of_modules, exports_default};
 use crate::cloudflare::types::{Binding, MigrationStep, UploadMetadata, codes};
 
 /// The code the edge answers a delete with when other scripts still reference
@@ -147,7 +147,14 @@ pub fn accept_upload(
         .clone()
         .unwrap_or_else(|| "2021-11-02".to_string());
     check_compatibility_date(&date, newest_date)?;
-    let exported = exported_names(&main, module_texts);
+    let mut exported = exported_classes_of_modules(&main, module_texts);
+    if module_texts
+        .get(&main)
+        .is_some_and(|text| exports_default(text))
+    {
+        // The default export is the fetch handler, listed among `handlers`.
+        exported.insert("default".to_string());
+    }
 
     let existing = state.scripts.get(script);
     if kind == UploadKind::Version && existing.is_none() {
@@ -229,8 +236,30 @@ pub fn accept_upload(
         }
     }
 
-    // Bindings: the upload's, plus kept ones from the deployed version.
-    let mut bindings = metadata.bindings.clone();
+    // Bindings: the upload's (an `inherit` binding takes the deployed
+    // version's binding of that name), plus kept ones from the deployed version.
+    let mut bindings = Vec::with_capacity(metadata.bindings.len());
+    for binding in &metadata.bindings {
+        if binding_type(binding) == "inherit" {
+            let inherited = existing
+                .and_then(|s| s.current())
+                .and_then(|v| v.bindings.iter().find(|b| b.name() == binding.name()));
+            match inherited {
+                Some(previous) => bindings.push(previous.clone()),
+                None => {
+                    return Err(ApiError::bad_request(
+                        BAD_REQUEST,
+                        format!(
+                            "binding '{}' inherits from the deployed version, which has no binding of that name",
+                            binding.name()
+                        ),
+                    ));
+                }
+            }
+        } else {
+            bindings.push(binding.clone());
+        }
+    }
     if let (Some(keep), Some(previous)) =
         (&metadata.keep_bindings, existing.and_then(|s| s.current()))
     {
@@ -790,4 +819,32 @@ pub fn uuid_like() -> String {
         &h[16..20],
         &h[20..32]
     )
+}
+
+/// Deploys a copy of the script's current version whose bindings `change`
+/// rewrites (secrets put or deleted without an upload).
+pub fn redeploy_with_bindings(
+    state: &AccountState,
+    script: &str,
+    message: &str,
+    change: impl FnOnce(&mut Vec<Binding>) -> Result<(), ApiError>,
+) -> Result<AccountState, ApiError> {
+    let mut next = state.clone();
+    let entry = next
+        .scripts
+        .get_mut(script)
+        .ok_or_else(|| ApiError::script_not_found(script))?;
+    let mut version = entry
+        .current()
+        .cloned()
+        .ok_or_else(|| ApiError::script_not_found(script))?;
+    change(&mut version.bindings)?;
+    version.id = uuid_like();
+    version.number = entry.versions.last().map(|v| v.number).unwrap_or(0) + 1;
+    version.created_on = super::state::now_rfc3339();
+    version.source = "secret".to_string();
+    let id = version.id.clone();
+    entry.versions.push(version);
+    deploy_version(entry, &id, Some(message.to_string()));
+    Ok(next)
 }

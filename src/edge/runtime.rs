@@ -215,7 +215,7 @@ pub fn trial_start(dir: &StateDir, workerd: &Path, state: &AccountState) -> Resu
         "workerd-trial-{}.capnp",
         super::state::random_hex(6)
     ));
-    write_atomic(&path, config.as_bytes(), false).map_err(|e| e.to_string())?;
+    write_atomic(&path, config.as_bytes(), true).map_err(|e| e.to_string())?;
     let result = run_trial(workerd, &path);
     let _ = std::fs::remove_file(&path);
     result
@@ -274,6 +274,22 @@ struct Inner {
     child: Mutex<Option<Child>>,
     stopped: Mutex<bool>,
     stopped_cv: Condvar,
+    /// Changes under way (an upload being checked): a restart waits for them.
+    pending: std::sync::atomic::AtomicUsize,
+}
+
+/// Marks a change under way until dropped, so that a burst of changes
+/// reaches workerd in one restart.
+pub struct PendingChange {
+    inner: Arc<Inner>,
+}
+
+impl Drop for PendingChange {
+    fn drop(&mut self) {
+        self.inner
+            .pending
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 /// The supervisor of the one workerd process of a state directory. Only the
@@ -300,6 +316,7 @@ impl Runtime {
             child: Mutex::new(None),
             stopped: Mutex::new(false),
             stopped_cv: Condvar::new(),
+            pending: std::sync::atomic::AtomicUsize::new(0),
         });
         let runtime = Runtime { inner };
         let worker = runtime.clone();
@@ -309,6 +326,17 @@ impl Runtime {
             .ok();
         runtime.request(initial);
         runtime
+    }
+
+    /// Announces a change that may follow shortly; restarts wait (up to a
+    /// few seconds) until every announced change is requested or dropped.
+    pub fn begin_change(&self) -> PendingChange {
+        self.inner
+            .pending
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        PendingChange {
+            inner: self.inner.clone(),
+        }
     }
 
     /// Asks for `state` to be served; returns the generation to wait for.
@@ -368,6 +396,12 @@ impl Runtime {
             }
             // Let a burst of deployments settle into one restart.
             std::thread::sleep(DEBOUNCE);
+            let settle = Instant::now() + Duration::from_secs(3);
+            while self.inner.pending.load(std::sync::atomic::Ordering::SeqCst) > 0
+                && Instant::now() < settle
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
             let (generation, state) = {
                 let mut wanted = lock(&self.inner.wanted);
                 if wanted.shutdown {
@@ -404,7 +438,7 @@ impl Runtime {
         if running && std::fs::read_to_string(&config_path).is_ok_and(|old| old == config) {
             return;
         }
-        if let Err(e) = write_atomic(&config_path, config.as_bytes(), false) {
+        if let Err(e) = write_atomic(&config_path, config.as_bytes(), true) {
             eprintln!("cfdo edge: {e}");
             return;
         }

@@ -5,7 +5,7 @@ pub mod diagnostic;
 pub mod model;
 pub mod raw;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use miette::{IntoDiagnostic, Result, WrapErr, miette};
 use serde_json::Value;
@@ -110,10 +110,10 @@ pub fn parse(
         workers,
         namespaces,
     };
-    if problems.is_empty() {
-        if let Err(cycle) = crate::graph::Graph::new(&manifest) {
-            problems.push(cycle);
-        }
+    if problems.is_empty()
+        && let Err(cycle) = crate::graph::Graph::new(&manifest)
+    {
+        problems.push(cycle);
     }
     if problems.is_empty() {
         Ok(manifest)
@@ -218,9 +218,4 @@ fn schema_at(schema: &Value, segments: &[String]) -> Option<Value> {
         node = resolve(next)?;
     }
     Some(node)
-}
-
-/// Resolves a path from the manifest relative to its directory.
-pub fn resolve(manifest: &Manifest, relative: &str) -> PathBuf {
-    manifest.dir.join(relative)
 }

@@ -66,17 +66,17 @@ pub fn derive(
             lifecycle.adopted.push(class.to_string());
             continue;
         }
-        if let Some(from) = &decl.renamed_from {
-            if let Some(old) = snapshot.namespace(script, from) {
-                if old.use_sqlite != decl.sqlite {
-                    problems.push(storage_switch(decl, old.use_sqlite));
-                }
-                lifecycle.step.renamed_classes.push(RenamedClass {
-                    from: from.clone(),
-                    to: class.to_string(),
-                });
-                continue;
+        if let Some(from) = &decl.renamed_from
+            && let Some(old) = snapshot.namespace(script, from)
+        {
+            if old.use_sqlite != decl.sqlite {
+                problems.push(storage_switch(decl, old.use_sqlite));
             }
+            lifecycle.step.renamed_classes.push(RenamedClass {
+                from: from.clone(),
+                to: class.to_string(),
+            });
+            continue;
         }
         if let Some(from) = &decl.transferred_from {
             let from_script = manifest

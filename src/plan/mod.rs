@@ -493,18 +493,38 @@ pub fn plan(
         return Err(manifest.errors(problems));
     }
     changes.sort_by(|a, b| (a.phase, a.level, &a.script).cmp(&(b.phase, b.level, &b.script)));
-    Ok(ChangeSet {
+    Ok(change_set(
+        manifest,
+        target,
+        false,
+        changes,
+        fingerprints,
+        secret_fingerprints,
+        config_fingerprints,
+    ))
+}
+
+fn change_set(
+    manifest: &Manifest,
+    target: &PlanTarget,
+    destroy: bool,
+    changes: Vec<Change>,
+    fingerprints: BTreeMap<String, Option<Fingerprint>>,
+    secret_fingerprints: BTreeMap<String, String>,
+    config_fingerprints: BTreeMap<String, String>,
+) -> ChangeSet {
+    ChangeSet {
         format_version: changeset::PLAN_FORMAT_VERSION,
         stack: manifest.stack.clone(),
         env: manifest.env.clone(),
         api: target.api.clone(),
         account_id: target.account_id.clone(),
-        destroy: false,
+        destroy,
         changes,
         fingerprints,
         secret_fingerprints,
         config_fingerprints,
-    })
+    }
 }
 
 /// A delete of `script`, with the namespaces (and data) it takes along.
@@ -729,16 +749,13 @@ pub fn plan_destroy(
     if !problems.is_empty() {
         return Err(manifest.errors(problems));
     }
-    Ok(ChangeSet {
-        format_version: changeset::PLAN_FORMAT_VERSION,
-        stack: manifest.stack.clone(),
-        env: manifest.env.clone(),
-        api: target.api.clone(),
-        account_id: target.account_id.clone(),
-        destroy: true,
+    Ok(change_set(
+        manifest,
+        target,
+        true,
         changes,
         fingerprints,
-        secret_fingerprints: BTreeMap::new(),
-        config_fingerprints: BTreeMap::new(),
-    })
+        BTreeMap::new(),
+        BTreeMap::new(),
+    ))
 }

@@ -18,12 +18,29 @@ pub fn cfdo_bin() -> &'static Path {
             return PathBuf::from(explicit);
         }
         let built = PathBuf::from(env!("CARGO_BIN_EXE_cfdo"));
+        remove_stale_copies();
         let dir = std::env::temp_dir().join(format!("cfdo-edge-tests-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("create the binary copy directory");
         let copy = dir.join("cfdo");
         std::fs::copy(&built, &copy).expect("copy the cfdo binary");
         copy
     })
+}
+
+/// Removes binary copies left by earlier test processes that have exited.
+fn remove_stale_copies() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        let Some(pid) = name.strip_prefix("cfdo-edge-tests-") else {
+            continue;
+        };
+        if pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 pub fn fixture(name: &str) -> String {
