@@ -411,28 +411,40 @@ pub fn apply(global: &GlobalArgs, args: &ApplyArgs) -> Result<Outcome> {
     let conn = connect(global, &args.edge, &manifest)?;
     let rt = runtime()?;
     let parallelism = usize::from(args.parallelism);
+    // A saved plan applies only to the account it was computed from: any of its
+    // scripts changed since, and nothing of it is applied.
+    let mut stale = None;
     let changes = match &args.plan_file {
         Some(path) => {
             let saved = read_plan(path)?;
             check_saved_plan(&saved, &manifest, &conn, &built)?;
-            rt.block_on(async {
+            stale = rt.block_on(async {
                 conn.client.verify_token().await?;
-                // Every script the plan was computed from, changed or not, must be as it was.
-                apply::check_fingerprints(
-                    &conn.client,
-                    &saved,
-                    &saved.changes.iter().collect::<Vec<_>>(),
+                let all: Vec<&plan::Change> = saved.changes.iter().collect();
+                Ok::<_, miette::Report>(
+                    apply::check_fingerprints(&conn.client, &saved, &all)
+                        .await
+                        .err(),
                 )
-                .await
-                .map_err(|conflict| {
-                    miette!("refusing to apply the saved plan, nothing was changed: {conflict}")
-                })
             })?;
             saved
         }
         None => rt.block_on(compute_plan(&conn, &manifest, &graph, &built, parallelism))?,
     };
     show_plan(global, &changes);
+    if let Some(conflict) = stale {
+        let report = ApplyReport {
+            not_applied: changes
+                .changes
+                .iter()
+                .filter(|c| !c.is_noop())
+                .map(|c| c.script.clone())
+                .collect(),
+            conflict: Some(conflict),
+            ..ApplyReport::default()
+        };
+        return finish(global, &conn, &rt, &report, Some(&manifest));
+    }
     let summary = changes.summary();
     if summary.data_loss && !args.allow_data_loss {
         return Err(miette!(
