@@ -130,6 +130,20 @@ fn saved_plan_is_refused_when_the_account_changed() {
         "{err}"
     );
     assert!(err.contains("cfdo plan"), "says what to do: {err}");
+    assert!(err.contains("not applied: wf-client"), "{err}");
+    assert_eq!(p.scripts(), scripts, "nothing was applied");
+    let json = p.cfdo(&["--json", "apply", "plan.json", "--yes"]);
+    json.expect_code(1);
+    let summary = &json.events_of("apply_summary")[0];
+    assert_eq!(summary["applied"], json!([]), "{summary}");
+    assert_eq!(summary["not_applied"], json!(["wf-client"]), "{summary}");
+    assert!(
+        summary["conflict"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("script `wf-host` changed in the account since the plan"),
+        "{summary}"
+    );
     assert_eq!(p.scripts(), scripts, "nothing was applied");
     assert_eq!(p.call("wf-client", "/get")["via"], "client");
     assert_eq!(p.count("wf-client", "/get"), 1);
