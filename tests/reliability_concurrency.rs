@@ -161,7 +161,7 @@ fn version_of(edge: &Edge, script: &str) -> String {
 }
 
 #[test]
-fn a_saved_plan_stops_before_a_level_whose_script_moved_and_names_it() {
+fn a_saved_plan_meeting_a_moved_script_applies_nothing_and_names_it() {
     let edge = Edge::start(&[]);
     let stack = Stack::new("saved", 1, 2);
     let manifest = stack.manifest();
@@ -184,25 +184,27 @@ fn a_saved_plan_stops_before_a_level_whose_script_moved_and_names_it() {
         conflict.starts_with("script `c1` changed in the account since the plan"),
         "{summary}"
     );
-    // The host's level ran; the clients' level did not start.
-    assert_eq!(summary["applied"], serde_json::json!(["h0"]), "{summary}");
+    // A stale saved plan is refused whole: not even the host's level runs.
+    assert_eq!(summary["applied"], serde_json::json!([]), "{summary}");
     assert_eq!(
         summary["not_applied"],
-        serde_json::json!(["c0", "c1"]),
+        serde_json::json!(["h0", "c0", "c1"]),
         "{summary}"
     );
     assert_eq!(version_of(&edge, "c1"), "by hand");
     assert_eq!(version_of(&edge, "c0"), "1");
+    assert_eq!(version_of(&edge, "h0"), "1");
 
-    // The same saved plan again: h0 has moved too now (the first run changed it).
+    // The same saved plan again: refused the same way, still nothing applied.
     let out = edge.cfdo(&["apply", "--yes", &plan], &manifest);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
     assert!(
-        t.contains("apply stopped: script `h0` changed in the account since the plan"),
+        t.contains("script `c1` changed in the account since the plan"),
         "{t}"
     );
     assert!(t.contains("not applied: h0, c0, c1"), "{t}");
+    assert_eq!(version_of(&edge, "h0"), "1");
 }
 
 #[test]
