@@ -243,7 +243,9 @@ fn generate(root: &Path, shape: Shape, n: usize) -> Result<Stack, String> {
         }
     }
     if shape == Shape::Host {
-        toml.push_str("\n[durable_objects.counter]\nclass_name = \"Counter\"\nworker = \"w0000\"\n");
+        toml.push_str(
+            "\n[durable_objects.counter]\nclass_name = \"Counter\"\nworker = \"w0000\"\n",
+        );
     }
     let manifest = dir.join("cfdo.toml");
     std::fs::write(&manifest, toml).map_err(|e| format!("cannot write the manifest: {e}"))?;
@@ -463,7 +465,10 @@ fn endpoint_label(method: &str, path: &str) -> String {
             label.push(segment);
         }
     }
-    format!("{method} {}", label.join("/").trim_start_matches("/client/v4"))
+    format!(
+        "{method} {}",
+        label.join("/").trim_start_matches("/client/v4")
+    )
 }
 
 fn workerd_restarts(log: &str) -> usize {
@@ -556,7 +561,8 @@ impl Row {
     }
 
     fn request_bound(&self) -> Duration {
-        self.rtt.mul_f64(self.requests as f64 / self.parallelism as f64)
+        self.rtt
+            .mul_f64(self.requests as f64 / self.parallelism as f64)
     }
 
     fn bound(&self) -> Duration {
@@ -643,10 +649,10 @@ fn measure_stack(
         let parallelism = options.parallelism.to_string();
         let offset = std::cell::Cell::new(log_since(&edge, 0).1);
         let phase = |name: &'static str,
-                         args: Vec<&str>,
-                         levels: usize,
-                         parallelism_used: usize,
-                         rows: &mut Vec<Row>|
+                     args: Vec<&str>,
+                     levels: usize,
+                     parallelism_used: usize,
+                     rows: &mut Vec<Row>|
          -> Result<(bool, String), String> {
             let run = cfdo(&args, &edge.dir, options.timeout)?;
             // The edge logs a request when it has answered; give it a moment.

@@ -8,12 +8,13 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use futures::stream::{self, StreamExt, TryStreamExt};
 use miette::{IntoDiagnostic, Result, WrapErr, miette};
 
 use crate::apply::{self, ApplyReport, Reporting, Upload};
 use crate::build::{self, BuildInput, BuiltWorker};
 use crate::cli::{ApplyArgs, DestroyArgs, EdgeLocation, GlobalArgs, PlanArgs, Target};
-use crate::cloudflare::types::{Binding, UploadMetadata};
+use crate::cloudflare::types::{Binding, References, UploadMetadata};
 use crate::cloudflare::{Client, ClientConfig};
 use crate::commands::{Outcome, use_colour};
 use crate::graph::Graph;
@@ -449,14 +450,24 @@ pub fn destroy(global: &GlobalArgs, args: &DestroyArgs) -> Result<Outcome> {
         let changes = plan::plan_destroy(&manifest, &graph, &snapshot, &conn.plan_target())?;
         // Scripts outside the stack that still bind what it is about to delete (F14).
         let owned: Vec<&str> = changes.changes.iter().map(|c| c.script.as_str()).collect();
+        let client = &conn.client;
+        let all_refs: Vec<(&str, References)> = stream::iter(changes.changes.iter())
+            .map(|change| async move {
+                client
+                    .references(&change.script)
+                    .await
+                    .map(|refs| (change.script.as_str(), refs))
+            })
+            .buffer_unordered(usize::from(args.parallelism))
+            .try_collect()
+            .await?;
         let mut outside = Vec::new();
-        for change in &changes.changes {
-            let refs = conn.client.references(&change.script).await?;
+        for (script, refs) in all_refs {
             for d in refs.durable_objects {
                 if !owned.contains(&d.dependent_service.as_str()) {
                     outside.push(format!(
                         "`{}` binds Durable Objects of `{}`",
-                        d.dependent_service, change.script
+                        d.dependent_service, script
                     ));
                 }
             }
@@ -464,7 +475,7 @@ pub fn destroy(global: &GlobalArgs, args: &DestroyArgs) -> Result<Outcome> {
                 if !owned.contains(&s.service.as_str()) {
                     outside.push(format!(
                         "`{}` has a service binding to `{}`",
-                        s.service, change.script
+                        s.service, script
                     ));
                 }
             }

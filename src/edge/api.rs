@@ -18,7 +18,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::rules::{self, ApiError, BAD_REQUEST, UploadKind};
-use super::runtime::{Runtime, trial_start};
+use super::runtime::{Runtime, startup_closure, trial_start};
 use super::state::{AccountState, StateDir, StoredModule};
 use crate::cloudflare::types::{Binding, UploadMetadata, codes};
 
@@ -438,11 +438,12 @@ fn store_modules(
     Ok((stored, texts))
 }
 
-/// Test-starts `candidate` in workerd; a failure is Cloudflare's 10021.
+/// Test-starts `script` of `candidate` (with what it binds) in workerd; a
+/// failure is Cloudflare's 10021.
 async fn trial(app: &Shared, candidate: &AccountState, script: &str) -> Result<(), ApiError> {
     let dir = app.dir.clone();
     let workerd = app.workerd.clone();
-    let candidate = candidate.clone();
+    let candidate = startup_closure(candidate, script);
     let result = tokio::task::spawn_blocking(move || trial_start(&dir, &workerd, &candidate))
         .await
         .map_err(|e| ApiError::new(500, 10013, format!("trial start failed: {e}")))?;

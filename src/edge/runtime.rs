@@ -203,6 +203,52 @@ pub fn generate_config(state: &AccountState, storage: Storage<'_>, sockets: bool
     )
 }
 
+/// The part of `state` that `script` needs to start: the script itself and,
+/// transitively, every script its deployed version binds (services and
+/// Durable Object hosts), with the namespaces they host. A trial start of
+/// one upload loads only these, so its cost does not grow with the account.
+pub fn startup_closure(state: &AccountState, script: &str) -> AccountState {
+    let mut keep = std::collections::BTreeSet::new();
+    let mut pending = vec![script.to_string()];
+    while let Some(name) = pending.pop() {
+        let Some(entry) = state.scripts.get(&name) else {
+            continue;
+        };
+        if !keep.insert(name.clone()) {
+            continue;
+        }
+        let Some(version) = entry.current() else {
+            continue;
+        };
+        for binding in &version.bindings {
+            match binding {
+                Binding::Service { service, .. } => pending.push(service.clone()),
+                Binding::DurableObjectNamespace {
+                    script_name: Some(host),
+                    ..
+                } => pending.push(host.clone()),
+                _ => {}
+            }
+        }
+    }
+    AccountState {
+        account_id: state.account_id.clone(),
+        subdomain: state.subdomain.clone(),
+        scripts: state
+            .scripts
+            .iter()
+            .filter(|(name, _)| keep.contains(*name))
+            .map(|(name, entry)| (name.clone(), entry.clone()))
+            .collect(),
+        namespaces: state
+            .namespaces
+            .iter()
+            .filter(|(_, ns)| keep.contains(&ns.script))
+            .map(|(id, ns)| (id.clone(), ns.clone()))
+            .collect(),
+    }
+}
+
 /// Test-starts `state` in workerd with in-memory storage and no sockets:
 /// workerd then loads every Worker and exits, 0 when all started. Returns
 /// workerd's message when a Worker fails to start.
