@@ -74,6 +74,15 @@ fn connect(global: &GlobalArgs, edge: &EdgeLocation, manifest: &Manifest) -> Res
         }
     };
     config.verbose = global.verbose > 0;
+    if target == Target::Local {
+        // The edge answers each change before workerd serves it; the command
+        // waits once at its end (see `finish`), so a burst of uploads shares
+        // few workerd restarts.
+        config.headers.push((
+            crate::edge::DEFER_SERVING_HEADER.to_string(),
+            "1".to_string(),
+        ));
+    }
     Ok(Connection {
         client: Client::new(config)?,
         target,
@@ -523,6 +532,14 @@ fn finish(
     report: &ApplyReport,
     manifest: Option<&Manifest>,
 ) -> Result<Outcome> {
+    if conn.target == Target::Local && !report.applied.is_empty() {
+        // Only a successful apply reports a wait that failed; a failed one reports its failure.
+        let served =
+            crate::edge::wait_until_served(&conn.edge, std::time::Duration::from_secs(120));
+        if report.succeeded() {
+            served?;
+        }
+    }
     let stats = conn.client.stats();
     let waited = stats.budget_wait + stats.retry_after_wait;
     let urls = match manifest {

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -259,11 +259,23 @@ async fn inject_faults(State(app): State<Shared>, request: Request, next: Next) 
     next.run(request).await
 }
 
-async fn health() -> Response {
+async fn health(State(app): State<Shared>) -> Response {
+    let (wanted, served) = app.runtime.generations();
     envelope_response(
         StatusCode::OK,
-        json!({"ok": true, "service": "cfdo-edge", "pid": std::process::id()}),
+        json!({"ok": true, "service": "cfdo-edge", "pid": std::process::id(),
+               "wanted_generation": wanted, "served_generation": served}),
     )
+}
+
+/// A request carrying this header is answered once its change is saved and
+/// trial-started, without waiting for workerd to serve it: a burst of such
+/// changes then shares few workerd restarts. `/cfdo/health` tells when
+/// everything is served (`served_generation` reaches `wanted_generation`).
+pub const DEFER_SERVING_HEADER: &str = "cfdo-edge-defer-serving";
+
+fn defers_serving(headers: &HeaderMap) -> bool {
+    headers.contains_key(DEFER_SERVING_HEADER)
 }
 
 async fn no_route(method: Method, uri: axum::http::Uri) -> Response {
@@ -455,12 +467,14 @@ async fn trial(app: &Shared, candidate: &AccountState, script: &str) -> Result<(
     })
 }
 
-/// Saves `next` as the account, has workerd serve it, and waits until it does.
+/// Saves `next` as the account, has workerd serve it, and waits until it does
+/// (unless `defer`; a change that deletes namespace storage always waits).
 async fn commit(
     app: &Shared,
     mut guard: tokio::sync::MutexGuard<'_, AccountState>,
     next: AccountState,
     deleted_namespaces: Vec<String>,
+    defer: bool,
 ) -> Result<(), ApiError> {
     app.dir
         .save(&next)
@@ -468,7 +482,9 @@ async fn commit(
     *guard = next.clone();
     let generation = app.runtime.request(next);
     drop(guard);
-    app.runtime.wait_served(generation).await;
+    if !defer || !deleted_namespaces.is_empty() {
+        app.runtime.wait_served(generation).await;
+    }
     for id in deleted_namespaces {
         let _ = std::fs::remove_dir_all(app.dir.namespace_storage(&id));
     }
@@ -523,17 +539,21 @@ async fn get_script(
 async fn put_script(
     State(app): State<Shared>,
     Path((account, script)): Path<(String, String)>,
+    headers: HeaderMap,
     multipart: Multipart,
 ) -> ApiResult {
-    upload(app, account, script, multipart, UploadKind::Script).await
+    let defer = defers_serving(&headers);
+    upload(app, account, script, multipart, UploadKind::Script, defer).await
 }
 
 async fn post_version(
     State(app): State<Shared>,
     Path((account, script)): Path<(String, String)>,
+    headers: HeaderMap,
     multipart: Multipart,
 ) -> ApiResult {
-    upload(app, account, script, multipart, UploadKind::Version).await
+    let defer = defers_serving(&headers);
+    upload(app, account, script, multipart, UploadKind::Version, defer).await
 }
 
 async fn upload(
@@ -542,6 +562,7 @@ async fn upload(
     script: String,
     multipart: Multipart,
     kind: UploadKind,
+    defer: bool,
 ) -> ApiResult {
     let parsed = parse_upload(multipart).await?;
     let state = app.state.lock().await;
@@ -587,7 +608,7 @@ async fn upload(
             .map(|v| version_json(&next, &script, v))
             .unwrap_or(Value::Null),
     };
-    commit(&app, state, next, accepted.deleted_namespaces).await?;
+    commit(&app, state, next, accepted.deleted_namespaces, defer).await?;
     Ok(ok(result))
 }
 
@@ -624,13 +645,14 @@ struct DeleteQuery {
 async fn delete_script(
     State(app): State<Shared>,
     Path((account, script)): Path<(String, String)>,
+    headers: HeaderMap,
     Query(query): Query<DeleteQuery>,
 ) -> ApiResult {
     let state = app.state.lock().await;
     check_account(&app, &state, &account)?;
     let force = matches!(query.force.as_deref(), Some("true") | Some("1") | Some(""));
     let (next, deleted) = rules::accept_delete(&state, &script, force)?;
-    commit(&app, state, next, deleted).await?;
+    commit(&app, state, next, deleted, defers_serving(&headers)).await?;
     Ok(ok(json!({"id": script})))
 }
 
@@ -1016,6 +1038,6 @@ async fn post_deployment(
         }
     }
     trial(&app, &next, &script).await?;
-    commit(&app, state, next, Vec::new()).await?;
+    commit(&app, state, next, Vec::new(), false).await?;
     Ok(ok(deployment))
 }

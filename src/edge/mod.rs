@@ -32,6 +32,7 @@ use crate::cli::{EdgeArgs, EdgeCommand, EdgeLocation, EdgeServeArgs, GlobalArgs}
 use crate::commands::Outcome;
 use state::{ServerInfo, StateDir};
 
+pub use api::DEFER_SERVING_HEADER;
 pub use exports::exported_names;
 
 /// How to reach a running edge's API. Its `Debug` form hides the token.
@@ -62,6 +63,41 @@ pub fn ensure_running(location: &EdgeLocation) -> Result<EdgeConnection> {
         None => start_background(location, &dir, &ServeOptions::default())?,
     };
     connection(&dir, &info)
+}
+
+/// Waits until the running edge serves every change it has accepted (changes
+/// sent with [`DEFER_SERVING_HEADER`] are answered before workerd serves them).
+pub fn wait_until_served(location: &EdgeLocation, timeout: Duration) -> Result<()> {
+    let dir = state_dir(location)?;
+    let info = running(&dir).ok_or_else(|| not_running(&dir))?;
+    let generations = || -> Option<(u64, u64)> {
+        let body = http_get(info.api_port, "/cfdo/health")?;
+        let value: serde_json::Value = serde_json::from_str(&body).ok()?;
+        let health = value.get("result").unwrap_or(&value);
+        Some((
+            health.get("wanted_generation")?.as_u64()?,
+            health.get("served_generation")?.as_u64()?,
+        ))
+    };
+    let Some((wanted, _)) = generations() else {
+        // An edge that does not report generations serves before it answers.
+        return Ok(());
+    };
+    let deadline = Instant::now() + timeout;
+    loop {
+        match generations() {
+            Some((_, served)) if served >= wanted => return Ok(()),
+            None => return Ok(()),
+            Some(_) if Instant::now() > deadline => {
+                return Err(miette!(
+                    help = format!("see the edge log {}", dir.log_file().display()),
+                    "the edge accepted the changes but workerd does not serve them after {} seconds",
+                    timeout.as_secs()
+                ));
+            }
+            Some(_) => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
 }
 
 /// Each deployed script's URL (script name -> URL a user can curl), from the

@@ -376,6 +376,12 @@ impl Runtime {
         .await;
     }
 
+    /// The latest generation asked for and the latest one served.
+    pub fn generations(&self) -> (u64, u64) {
+        let wanted = lock(&self.inner.wanted).generation;
+        (wanted, *self.inner.served.borrow())
+    }
+
     /// workerd's pid, when it runs.
     pub fn workerd_pid(&self) -> Option<u32> {
         lock(&self.inner.child).as_ref().map(|c| c.id())
@@ -572,6 +578,57 @@ mod tests {
             versions: vec![version],
             ..Script::default()
         }
+    }
+
+    #[test]
+    fn a_trial_loads_the_script_and_what_it_binds_transitively_and_nothing_else() {
+        let service = |to: &str| Binding::Service {
+            name: "S".into(),
+            service: to.into(),
+            environment: None,
+        };
+        let mut state = AccountState::default();
+        state
+            .scripts
+            .insert("app".into(), script(9001, vec![service("api")]));
+        state.scripts.insert(
+            "api".into(),
+            script(
+                9002,
+                vec![Binding::DurableObjectNamespace {
+                    name: "C".into(),
+                    class_name: "Counter".into(),
+                    script_name: Some("host".into()),
+                    namespace_id: None,
+                }],
+            ),
+        );
+        state.scripts.insert("host".into(), script(9003, vec![]));
+        state
+            .scripts
+            .insert("other".into(), script(9004, vec![service("app")]));
+        for (id, owner) in [("ns-host", "host"), ("ns-other", "other")] {
+            state.namespaces.insert(
+                id.into(),
+                NamespaceRecord {
+                    id: id.into(),
+                    class: "Counter".into(),
+                    script: owner.into(),
+                    use_sqlite: false,
+                },
+            );
+        }
+        let closure = startup_closure(&state, "app");
+        assert_eq!(
+            closure.scripts.keys().collect::<Vec<_>>(),
+            vec!["api", "app", "host"]
+        );
+        assert_eq!(
+            closure.namespaces.keys().collect::<Vec<_>>(),
+            vec!["ns-host"]
+        );
+        let alone = startup_closure(&state, "host");
+        assert_eq!(alone.scripts.keys().collect::<Vec<_>>(), vec!["host"]);
     }
 
     #[test]
