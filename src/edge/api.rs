@@ -18,7 +18,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::rules::{self, ApiError, BAD_REQUEST, UploadKind};
-use super::runtime::{Runtime, startup_closure, trial_start};
+use super::runtime::{Runtime, Storage, Trials, generate_config, startup_closure};
 use super::state::{AccountState, StateDir, StoredModule};
 use crate::cloudflare::types::{Binding, UploadMetadata, codes};
 
@@ -34,11 +34,11 @@ pub struct Faults {
 pub struct App {
     pub dir: StateDir,
     pub token: String,
-    pub workerd: PathBuf,
     pub newest_date: String,
     pub state: tokio::sync::Mutex<AccountState>,
     pub runtime: Runtime,
     pub faults: Faults,
+    trials: Trials,
     rate_window: std::sync::Mutex<(Instant, u32)>,
 }
 
@@ -53,9 +53,9 @@ impl App {
         faults: Faults,
     ) -> Self {
         App {
+            trials: Trials::new(dir.clone(), workerd),
             dir,
             token,
-            workerd,
             newest_date,
             state: tokio::sync::Mutex::new(state),
             runtime,
@@ -361,11 +361,22 @@ fn public_bindings(state: &AccountState, holder: &str, bindings: &[Binding]) -> 
         .collect()
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or(0)
+/// A port free on 127.0.0.1 and not assigned to any script of `state`: a
+/// script accepted but not yet served holds no socket, so the operating
+/// system alone could hand its port out again.
+fn free_port(state: &AccountState) -> u16 {
+    let taken: std::collections::BTreeSet<u16> = state.scripts.values().map(|s| s.port).collect();
+    let mut last = 0;
+    for _ in 0..64 {
+        last = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap_or(0);
+        if last != 0 && !taken.contains(&last) {
+            return last;
+        }
+    }
+    last
 }
 
 struct ParsedUpload {
@@ -453,18 +464,15 @@ fn store_modules(
 /// Test-starts `script` of `candidate` (with what it binds) in workerd; a
 /// failure is Cloudflare's 10021.
 async fn trial(app: &Shared, candidate: &AccountState, script: &str) -> Result<(), ApiError> {
-    let dir = app.dir.clone();
-    let workerd = app.workerd.clone();
-    let candidate = startup_closure(candidate, script);
-    let result = tokio::task::spawn_blocking(move || trial_start(&dir, &workerd, &candidate))
+    app.trials
+        .run(startup_closure(candidate, script))
         .await
-        .map_err(|e| ApiError::new(500, 10013, format!("trial start failed: {e}")))?;
-    result.map_err(|message| {
-        ApiError::bad_request(
-            codes::SCRIPT_STARTUP,
-            format!("Script startup failed for '{script}': {message}"),
-        )
-    })
+        .map_err(|message| {
+            ApiError::bad_request(
+                codes::SCRIPT_STARTUP,
+                format!("Script startup failed for '{script}': {message}"),
+            )
+        })
 }
 
 /// Saves `next` as the account, has workerd serve it, and waits until it does
@@ -565,29 +573,58 @@ async fn upload(
     defer: bool,
 ) -> ApiResult {
     let parsed = parse_upload(multipart).await?;
-    let state = app.state.lock().await;
-    check_account(&app, &state, &account)?;
-    let (stored, texts) = store_modules(&app, &parsed.modules)?;
-    let accepted = rules::accept_upload(
-        &state,
-        &script,
-        &parsed.metadata,
-        stored,
-        &texts,
-        kind,
-        &app.newest_date,
-        free_port,
-    )?;
-    if kind == UploadKind::Script {
-        trial(&app, &accepted.state, &script).await?;
-    } else {
-        // A version is checked alone, as if deployed.
+    // The trial start runs without holding the account, so that concurrent
+    // uploads share workerd runs. The account may move meanwhile: the upload
+    // is accepted again and committed only when what it needs to start is
+    // exactly what was tried; after a few such moves it is tried holding the
+    // account.
+    let mut passed: Option<String> = None;
+    let mut attempts = 0;
+    let (state, accepted) = loop {
+        let state = app.state.lock().await;
+        check_account(&app, &state, &account)?;
+        let (stored, texts) = store_modules(&app, &parsed.modules)?;
+        let accepted = rules::accept_upload(
+            &state,
+            &script,
+            &parsed.metadata,
+            stored,
+            &texts,
+            kind,
+            &app.newest_date,
+            || free_port(&state),
+        )?;
         let mut candidate = accepted.state.clone();
-        if let Some(entry) = candidate.scripts.get_mut(&script) {
-            entry.deployed = accepted.version_id.clone();
+        if kind == UploadKind::Version {
+            // A version is checked alone, as if deployed.
+            if let Some(entry) = candidate.scripts.get_mut(&script) {
+                entry.deployed = accepted.version_id.clone();
+            }
         }
+        let needs = generate_config(
+            &startup_closure(&candidate, &script),
+            Storage::Memory,
+            false,
+        );
+        if passed.as_deref() == Some(needs.as_str()) {
+            break (state, accepted);
+        }
+        attempts += 1;
+        // New namespaces get new ids on every acceptance: such an upload
+        // (a migration) is tried once, holding the account.
+        let creates_namespaces = accepted
+            .state
+            .namespaces
+            .keys()
+            .any(|id| !state.namespaces.contains_key(id));
+        if attempts > 3 || creates_namespaces {
+            trial(&app, &candidate, &script).await?;
+            break (state, accepted);
+        }
+        drop(state);
         trial(&app, &candidate, &script).await?;
-    }
+        passed = Some(needs);
+    };
     let next = accepted.state;
     let entry = next
         .scripts

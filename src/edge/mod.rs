@@ -573,14 +573,25 @@ fn serve(args: &EdgeServeArgs) -> Result<Outcome> {
     let token = dir.token()?;
     let mut account = dir.load()?;
     // A script's port taken by another program since the last run moves to a free one.
+    // Two scripts never share a port either.
+    let mut assigned = std::collections::BTreeSet::new();
     for (name, script) in account.scripts.iter_mut() {
-        if std::net::TcpListener::bind(("127.0.0.1", script.port)).is_err() {
-            let free = std::net::TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .map(|a| a.port())
-                .into_diagnostic()?;
+        if !assigned.insert(script.port)
+            || std::net::TcpListener::bind(("127.0.0.1", script.port)).is_err()
+        {
+            let mut free = 0;
+            for _ in 0..64 {
+                free = std::net::TcpListener::bind("127.0.0.1:0")
+                    .and_then(|l| l.local_addr())
+                    .map(|a| a.port())
+                    .into_diagnostic()?;
+                if !assigned.contains(&free) {
+                    break;
+                }
+            }
+            assigned.insert(free);
             eprintln!(
-                "cfdo edge: port {} of script {name} is in use by another program; serving it on {free} instead",
+                "cfdo edge: port {} of script {name} is in use by another program or script; serving it on {free} instead",
                 script.port
             );
             script.port = free;

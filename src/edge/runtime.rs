@@ -267,6 +267,104 @@ pub fn trial_start(dir: &StateDir, workerd: &Path, state: &AccountState) -> Resu
     result
 }
 
+/// Trial starts shared by concurrent changes: while one workerd trial runs,
+/// the candidates submitted meanwhile queue up and the next run loads them
+/// together. A shared run that fails is repeated for each candidate alone,
+/// so every candidate gets its own verdict.
+pub struct Trials {
+    dir: StateDir,
+    workerd: PathBuf,
+    queue: Mutex<Vec<Candidate>>,
+    running: tokio::sync::Mutex<()>,
+}
+
+type Candidate = (
+    AccountState,
+    tokio::sync::oneshot::Sender<Result<(), String>>,
+);
+
+impl Trials {
+    pub fn new(dir: StateDir, workerd: PathBuf) -> Trials {
+        Trials {
+            dir,
+            workerd,
+            queue: Mutex::new(Vec::new()),
+            running: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Trial-starts `candidate`: `Err` holds workerd's message when a Worker fails to start.
+    pub async fn run(&self, candidate: AccountState) -> Result<(), String> {
+        let (tx, mut rx) = tokio::sync::oneshot::channel();
+        lock(&self.queue).push((candidate, tx));
+        loop {
+            tokio::select! {
+                biased;
+                verdict = &mut rx => {
+                    return verdict.unwrap_or_else(|_| Err("the trial start was abandoned".into()));
+                }
+                guard = self.running.lock() => {
+                    // The previous runner answered its batch before letting go.
+                    let batch = std::mem::take(&mut *lock(&self.queue));
+                    if batch.is_empty() {
+                        drop(guard);
+                        continue;
+                    }
+                    let dir = self.dir.clone();
+                    let workerd = self.workerd.clone();
+                    let _ = tokio::task::spawn_blocking(move || run_batch(&dir, &workerd, batch)).await;
+                    drop(guard);
+                }
+            }
+        }
+    }
+}
+
+/// Runs a batch: candidates that do not disagree about a script are loaded
+/// together; a failed shared run falls back to one run per candidate.
+fn run_batch(dir: &StateDir, workerd: &Path, batch: Vec<Candidate>) {
+    let mut groups: Vec<(AccountState, Vec<Candidate>)> = Vec::new();
+    for candidate in batch {
+        let fits = |merged: &AccountState| {
+            candidate.0.scripts.iter().all(|(name, script)| {
+                merged
+                    .scripts
+                    .get(name)
+                    .is_none_or(|other| other.deployed == script.deployed)
+            })
+        };
+        match groups.iter_mut().find(|(merged, _)| fits(merged)) {
+            Some((merged, members)) => {
+                for (name, script) in &candidate.0.scripts {
+                    merged
+                        .scripts
+                        .entry(name.clone())
+                        .or_insert_with(|| script.clone());
+                }
+                for (id, ns) in &candidate.0.namespaces {
+                    merged
+                        .namespaces
+                        .entry(id.clone())
+                        .or_insert_with(|| ns.clone());
+                }
+                members.push(candidate);
+            }
+            None => groups.push((candidate.0.clone(), vec![candidate])),
+        }
+    }
+    for (merged, members) in groups {
+        if members.len() > 1 && trial_start(dir, workerd, &merged).is_ok() {
+            for (_, tx) in members {
+                let _ = tx.send(Ok(()));
+            }
+            continue;
+        }
+        for (state, tx) in members {
+            let _ = tx.send(trial_start(dir, workerd, &state));
+        }
+    }
+}
+
 fn run_trial(workerd: &Path, config: &Path) -> Result<(), String> {
     let mut child = Command::new(workerd)
         .arg("serve")
