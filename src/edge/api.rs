@@ -39,6 +39,10 @@ pub struct App {
     pub runtime: Runtime,
     pub faults: Faults,
     trials: Trials,
+    /// The sequence number of the last account change (taken holding the account).
+    change_seq: std::sync::atomic::AtomicU64,
+    /// The sequence number of the account last written to state.json.
+    saved_seq: std::sync::Mutex<u64>,
     rate_window: std::sync::Mutex<(Instant, u32)>,
 }
 
@@ -54,6 +58,8 @@ impl App {
     ) -> Self {
         App {
             trials: Trials::new(dir.clone(), workerd),
+            change_seq: std::sync::atomic::AtomicU64::new(0),
+            saved_seq: std::sync::Mutex::new(0),
             dir,
             token,
             newest_date,
@@ -475,8 +481,31 @@ async fn trial(app: &Shared, candidate: &AccountState, script: &str) -> Result<(
         })
 }
 
-/// Saves `next` as the account, has workerd serve it, and waits until it does
-/// (unless `defer`; a change that deletes namespace storage always waits).
+/// The sequence number of a change; call it holding the account.
+fn next_change(app: &App) -> u64 {
+    app.change_seq
+        .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        + 1
+}
+
+/// Writes change `seq` of the account to state.json, unless a later change
+/// is written already: saves may finish out of order, the file never goes back.
+fn save_ordered(app: &App, seq: u64, state: &AccountState) -> Result<(), ApiError> {
+    let mut saved = app.saved_seq.lock().unwrap_or_else(|e| e.into_inner());
+    if seq <= *saved {
+        return Ok(());
+    }
+    app.dir
+        .save(state)
+        .map_err(|e| ApiError::new(500, 10013, format!("cannot save the edge state: {e}")))?;
+    *saved = seq;
+    Ok(())
+}
+
+/// Makes `next` the account, saves it, has workerd serve it, and waits until
+/// it does (unless `defer`; a change that deletes namespace storage always
+/// waits). The account is let go before the save, so that concurrent
+/// changes do not queue behind the disk.
 async fn commit(
     app: &Shared,
     mut guard: tokio::sync::MutexGuard<'_, AccountState>,
@@ -484,12 +513,15 @@ async fn commit(
     deleted_namespaces: Vec<String>,
     defer: bool,
 ) -> Result<(), ApiError> {
-    app.dir
-        .save(&next)
-        .map_err(|e| ApiError::new(500, 10013, format!("cannot save the edge state: {e}")))?;
-    *guard = next.clone();
-    let generation = app.runtime.request(next);
+    let seq = next_change(app);
+    let generation = app.runtime.request(next.clone());
+    *guard = next;
+    let snapshot = guard.clone();
     drop(guard);
+    let saver = app.clone();
+    tokio::task::spawn_blocking(move || save_ordered(&saver, seq, &snapshot))
+        .await
+        .map_err(|e| ApiError::new(500, 10013, format!("cannot save the edge state: {e}")))??;
     if !defer || !deleted_namespaces.is_empty() {
         app.runtime.wait_served(generation).await;
     }
@@ -580,10 +612,12 @@ async fn upload(
     // account.
     let mut passed: Option<String> = None;
     let mut attempts = 0;
+    // Modules are stored by content: that needs no hold on the account.
+    let (stored, texts) = store_modules(&app, &parsed.modules)?;
     let (state, accepted) = loop {
         let state = app.state.lock().await;
         check_account(&app, &state, &account)?;
-        let (stored, texts) = store_modules(&app, &parsed.modules)?;
+        let stored = stored.clone();
         let accepted = rules::accept_upload(
             &state,
             &script,
@@ -764,9 +798,7 @@ async fn patch_settings(
         ));
     }
     let result = settings_json(&next, &script)?;
-    app.dir
-        .save(&next)
-        .map_err(|e| ApiError::new(500, 10013, format!("cannot save the edge state: {e}")))?;
+    save_ordered(&app, next_change(&app), &next)?;
     let mut guard = state;
     *guard = next;
     Ok(ok(result))
@@ -856,9 +888,7 @@ async fn post_script_subdomain(
     }
     let result =
         json!({"enabled": entry.subdomain_enabled, "previews_enabled": entry.previews_enabled});
-    app.dir
-        .save(&next)
-        .map_err(|e| ApiError::new(500, 10013, format!("cannot save the edge state: {e}")))?;
+    save_ordered(&app, next_change(&app), &next)?;
     *state = next;
     Ok(ok(result))
 }

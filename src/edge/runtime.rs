@@ -15,6 +15,8 @@ use crate::cloudflare::types::Binding;
 
 /// How long after a change the supervisor waits for more before restarting.
 const DEBOUNCE: Duration = Duration::from_millis(60);
+/// The longest a stream of changes delays a restart.
+const SETTLE_MAX: Duration = Duration::from_millis(1500);
 
 fn service_name(script: &str) -> String {
     format!("script:{script}")
@@ -267,7 +269,7 @@ pub fn trial_start(dir: &StateDir, workerd: &Path, state: &AccountState) -> Resu
     result
 }
 
-/// Trial starts shared by concurrent changes: while one workerd trial runs,
+/// Trial starts shared by concurrent changes: while workerd trials run,
 /// the candidates submitted meanwhile queue up and the next run loads them
 /// together. A shared run that fails is repeated for each candidate alone,
 /// so every candidate gets its own verdict.
@@ -275,7 +277,8 @@ pub struct Trials {
     dir: StateDir,
     workerd: PathBuf,
     queue: Mutex<Vec<Candidate>>,
-    running: tokio::sync::Mutex<()>,
+    /// Trial runs at once (one per core, at most two: workerd's restarts need a core too).
+    runners: tokio::sync::Semaphore,
 }
 
 type Candidate = (
@@ -289,7 +292,12 @@ impl Trials {
             dir,
             workerd,
             queue: Mutex::new(Vec::new()),
-            running: tokio::sync::Mutex::new(()),
+            runners: tokio::sync::Semaphore::new(
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(1)
+                    .clamp(1, 2),
+            ),
         }
     }
 
@@ -297,23 +305,22 @@ impl Trials {
     pub async fn run(&self, candidate: AccountState) -> Result<(), String> {
         let (tx, mut rx) = tokio::sync::oneshot::channel();
         lock(&self.queue).push((candidate, tx));
+        let abandoned = || Err("the trial start was abandoned".to_string());
         loop {
             tokio::select! {
                 biased;
-                verdict = &mut rx => {
-                    return verdict.unwrap_or_else(|_| Err("the trial start was abandoned".into()));
-                }
-                guard = self.running.lock() => {
-                    // The previous runner answered its batch before letting go.
+                verdict = &mut rx => return verdict.unwrap_or_else(|_| abandoned()),
+                permit = self.runners.acquire() => {
                     let batch = std::mem::take(&mut *lock(&self.queue));
                     if batch.is_empty() {
-                        drop(guard);
-                        continue;
+                        // Another runner took this candidate and answers it.
+                        drop(permit);
+                        return rx.await.unwrap_or_else(|_| abandoned());
                     }
                     let dir = self.dir.clone();
                     let workerd = self.workerd.clone();
                     let _ = tokio::task::spawn_blocking(move || run_batch(&dir, &workerd, batch)).await;
-                    drop(guard);
+                    drop(permit);
                 }
             }
         }
@@ -516,8 +523,18 @@ impl Runtime {
                     break;
                 }
             }
-            // Let a burst of deployments settle into one restart.
-            std::thread::sleep(DEBOUNCE);
+            // Let a burst of deployments settle into one restart: wait until
+            // no change came for DEBOUNCE, but at most SETTLE_MAX.
+            let first = Instant::now();
+            let mut seen = lock(&self.inner.wanted).generation;
+            loop {
+                std::thread::sleep(DEBOUNCE);
+                let now = lock(&self.inner.wanted).generation;
+                if now == seen || first.elapsed() >= SETTLE_MAX {
+                    break;
+                }
+                seen = now;
+            }
             let (generation, state) = {
                 let mut wanted = lock(&self.inner.wanted);
                 if wanted.shutdown {
