@@ -205,31 +205,29 @@ pub fn generate_config(state: &AccountState, storage: Storage<'_>, sockets: bool
     )
 }
 
-/// The part of `state` that `script` needs to start: the script itself and,
-/// transitively, every script its deployed version binds (services and
-/// Durable Object hosts), with the namespaces they host. A trial start of
-/// one upload loads only these, so its cost does not grow with the account.
+/// The part of `state` that `script` needs to start: the script itself and
+/// the scripts hosting the Durable Object classes it binds (workerd checks a
+/// namespace binding against its host's classes when it loads the config).
+/// Service targets are left out: the trial drops a binding to a script it
+/// does not load, no Worker can call a binding while it starts, and each
+/// target passed its own trial. A trial start of one upload thus loads one
+/// or two Workers, whatever the size of the account or the depth of a chain.
 pub fn startup_closure(state: &AccountState, script: &str) -> AccountState {
     let mut keep = std::collections::BTreeSet::new();
-    let mut pending = vec![script.to_string()];
-    while let Some(name) = pending.pop() {
-        let Some(entry) = state.scripts.get(&name) else {
-            continue;
-        };
-        if !keep.insert(name.clone()) {
-            continue;
-        }
-        let Some(version) = entry.current() else {
-            continue;
-        };
-        for binding in &version.bindings {
-            match binding {
-                Binding::Service { service, .. } => pending.push(service.clone()),
-                Binding::DurableObjectNamespace {
-                    script_name: Some(host),
-                    ..
-                } => pending.push(host.clone()),
-                _ => {}
+    if let Some(entry) = state.scripts.get(script) {
+        keep.insert(script.to_string());
+        for binding in entry
+            .current()
+            .map(|v| v.bindings.as_slice())
+            .unwrap_or(&[])
+        {
+            if let Binding::DurableObjectNamespace {
+                script_name: Some(host),
+                ..
+            } = binding
+                && state.scripts.contains_key(host)
+            {
+                keep.insert(host.clone());
             }
         }
     }
@@ -696,7 +694,7 @@ mod tests {
     }
 
     #[test]
-    fn a_trial_loads_the_script_and_what_it_binds_transitively_and_nothing_else() {
+    fn a_trial_loads_the_script_and_the_hosts_of_the_classes_it_binds_and_nothing_else() {
         let service = |to: &str| Binding::Service {
             name: "S".into(),
             service: to.into(),
@@ -733,15 +731,23 @@ mod tests {
                 },
             );
         }
-        let closure = startup_closure(&state, "app");
+        let closure = startup_closure(&state, "api");
         assert_eq!(
             closure.scripts.keys().collect::<Vec<_>>(),
-            vec!["api", "app", "host"]
+            vec!["api", "host"],
+            "a Durable Object host is loaded, nothing else"
         );
         assert_eq!(
             closure.namespaces.keys().collect::<Vec<_>>(),
             vec!["ns-host"]
         );
+        let closure = startup_closure(&state, "app");
+        assert_eq!(
+            closure.scripts.keys().collect::<Vec<_>>(),
+            vec!["app"],
+            "a service target is not loaded"
+        );
+        assert!(closure.namespaces.is_empty());
         let alone = startup_closure(&state, "host");
         assert_eq!(alone.scripts.keys().collect::<Vec<_>>(), vec!["host"]);
     }
