@@ -190,11 +190,14 @@ async fn log_request(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let response = next.run(request).await;
     if path != "/cfdo/health" {
-        eprintln!(
-            "cfdo edge: {method} {path} -> {} ({} ms)",
+        // One write per line: workerd writes to the same log, and a line
+        // written in pieces can be split by its output.
+        let line = format!(
+            "cfdo edge: {method} {path} -> {} ({} ms)\n",
             response.status().as_u16(),
             started.elapsed().as_millis()
         );
+        let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), line.as_bytes());
     }
     response
 }
