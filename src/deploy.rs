@@ -8,12 +8,13 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use futures::stream::{self, StreamExt, TryStreamExt};
 use miette::{IntoDiagnostic, Result, WrapErr, miette};
 
 use crate::apply::{self, ApplyReport, Reporting, Upload};
 use crate::build::{self, BuildInput, BuiltWorker};
 use crate::cli::{ApplyArgs, DestroyArgs, EdgeLocation, GlobalArgs, PlanArgs, Target};
-use crate::cloudflare::types::{Binding, UploadMetadata};
+use crate::cloudflare::types::{Binding, References, UploadMetadata};
 use crate::cloudflare::{Client, ClientConfig};
 use crate::commands::{Outcome, use_colour};
 use crate::graph::Graph;
@@ -73,6 +74,15 @@ fn connect(global: &GlobalArgs, edge: &EdgeLocation, manifest: &Manifest) -> Res
         }
     };
     config.verbose = global.verbose > 0;
+    if target == Target::Local {
+        // The edge answers each change before workerd serves it; the command
+        // waits once at its end (see `finish`), so a burst of uploads shares
+        // few workerd restarts.
+        config.headers.push((
+            crate::edge::DEFER_SERVING_HEADER.to_string(),
+            "1".to_string(),
+        ));
+    }
     Ok(Connection {
         client: Client::new(config)?,
         target,
@@ -504,36 +514,45 @@ pub fn apply(global: &GlobalArgs, args: &ApplyArgs) -> Result<Outcome> {
 /// Each entry names the outside script and what it depends on.
 async fn outside_dependents(client: &Client, changes: &ChangeSet) -> Result<Vec<String>> {
     let in_plan: Vec<&str> = changes.changes.iter().map(|c| c.script.as_str()).collect();
-    let deleting_classes = changes.changes.iter().any(|c| {
-        c.migration
-            .as_ref()
-            .is_some_and(|m| m.steps.iter().any(|s| !s.deleted_classes.is_empty()))
-    });
-    let namespaces = if deleting_classes {
+    let deleted_classes = |change: &plan::Change| -> Vec<String> {
+        change
+            .migration
+            .iter()
+            .flat_map(|m| &m.steps)
+            .flat_map(|s| s.deleted_classes.clone())
+            .collect()
+    };
+    // The changes that delete something another script could still bind.
+    let deleting: Vec<&plan::Change> = changes
+        .changes
+        .iter()
+        .filter(|c| c.action == Action::Delete || !deleted_classes(c).is_empty())
+        .collect();
+    let namespaces = if deleting.iter().any(|c| c.action != Action::Delete) {
         client.list_namespaces().await?
     } else {
         Vec::new()
     };
+    let references: Vec<(&plan::Change, References)> = stream::iter(deleting)
+        .map(|change| async move {
+            client
+                .references(&change.script)
+                .await
+                .map(|refs| (change, refs))
+        })
+        .buffer_unordered(10)
+        .try_collect()
+        .await?;
     let mut outside = Vec::new();
-    for change in &changes.changes {
-        let deleted_classes: Vec<&str> = change
-            .migration
-            .iter()
-            .flat_map(|m| &m.steps)
-            .flat_map(|s| &s.deleted_classes)
-            .map(String::as_str)
-            .collect();
+    for (change, refs) in references {
         let deletes_script = change.action == Action::Delete;
-        if !deletes_script && deleted_classes.is_empty() {
-            continue;
-        }
+        let classes = deleted_classes(change);
         // The namespaces this change deletes: all of a deleted script's, or the deleted classes'.
         let deleted_ids: Vec<&str> = namespaces
             .iter()
-            .filter(|n| n.script == change.script && deleted_classes.contains(&n.class.as_str()))
+            .filter(|n| n.script == change.script && classes.contains(&n.class))
             .map(|n| n.id.as_str())
             .collect();
-        let refs = client.references(&change.script).await?;
         for d in refs.durable_objects {
             let deleted = deletes_script || deleted_ids.contains(&d.namespace_id.as_str());
             if deleted && !in_plan.contains(&d.dependent_service.as_str()) {
@@ -611,6 +630,14 @@ fn finish(
     report: &ApplyReport,
     manifest: Option<&Manifest>,
 ) -> Result<Outcome> {
+    if conn.target == Target::Local && !report.applied.is_empty() {
+        // Only a successful apply reports a wait that failed; a failed one reports its failure.
+        let served =
+            crate::edge::wait_until_served(&conn.edge, std::time::Duration::from_secs(120));
+        if report.succeeded() {
+            served?;
+        }
+    }
     let stats = conn.client.stats();
     let waited = stats.budget_wait + stats.retry_after_wait;
     let urls = match manifest {

@@ -69,6 +69,8 @@ pub struct ClientConfig {
     pub request_timeout: Duration,
     /// Receives the verbose lines instead of stderr when set.
     pub log_sink: Option<LogSink>,
+    /// Extra headers sent with every request (extensions of the local edge).
+    pub headers: Vec<(String, String)>,
 }
 
 impl ClientConfig {
@@ -89,6 +91,7 @@ impl ClientConfig {
             backoff: Backoff::default(),
             request_timeout: Duration::from_secs(120),
             log_sink: None,
+            headers: Vec::new(),
         }
     }
 
@@ -149,6 +152,7 @@ impl fmt::Debug for ClientConfig {
             .field("backoff", &self.backoff)
             .field("request_timeout", &self.request_timeout)
             .field("log_sink", &self.log_sink.as_ref().map(|_| "(set)"))
+            .field("headers", &self.headers)
             .finish()
     }
 }
@@ -308,8 +312,17 @@ impl Client {
                 config.rate_limit.per
             ));
         }
+        let mut headers = reqwest::header::HeaderMap::new();
+        for (name, value) in &config.headers {
+            let name = reqwest::header::HeaderName::from_bytes(name.as_bytes())
+                .map_err(|e| miette!("cannot send header {name:?}: {e}"))?;
+            let value = HeaderValue::from_str(value)
+                .map_err(|e| miette!("cannot send header {name}: {e}"))?;
+            headers.insert(name, value);
+        }
         let http = reqwest::Client::builder()
             .user_agent(concat!("cfdo/", env!("CARGO_PKG_VERSION")))
+            .default_headers(headers)
             .connect_timeout(Duration::from_secs(15).min(config.request_timeout))
             .timeout(config.request_timeout)
             // The API never redirects; following one could carry the token elsewhere.

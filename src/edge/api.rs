@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -18,7 +18,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::rules::{self, ApiError, BAD_REQUEST, UploadKind};
-use super::runtime::{PendingChange, Runtime, trial_start};
+use super::runtime::{PendingChange, Runtime, Storage, Trials, generate_config, startup_closure};
 use super::state::{AccountState, StateDir, StoredModule};
 use crate::cloudflare::types::{Binding, UploadMetadata, codes};
 
@@ -34,11 +34,15 @@ pub struct Faults {
 pub struct App {
     pub dir: StateDir,
     pub token: String,
-    pub workerd: PathBuf,
     pub newest_date: String,
     pub state: tokio::sync::Mutex<AccountState>,
     pub runtime: Runtime,
     pub faults: Faults,
+    trials: Trials,
+    /// The sequence number of the last account change (taken holding the account).
+    change_seq: std::sync::atomic::AtomicU64,
+    /// The sequence number of the account last written to state.json.
+    saved_seq: std::sync::Mutex<u64>,
     rate_window: std::sync::Mutex<(Instant, u32)>,
 }
 
@@ -53,9 +57,11 @@ impl App {
         faults: Faults,
     ) -> Self {
         App {
+            trials: Trials::new(dir.clone(), workerd),
+            change_seq: std::sync::atomic::AtomicU64::new(0),
+            saved_seq: std::sync::Mutex::new(0),
             dir,
             token,
-            workerd,
             newest_date,
             state: tokio::sync::Mutex::new(state),
             runtime,
@@ -192,11 +198,14 @@ async fn log_request(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let response = next.run(request).await;
     if path != "/cfdo/health" {
-        eprintln!(
-            "cfdo edge: {method} {path} -> {} ({} ms)",
+        // One write per line: workerd writes to the same log, and a line
+        // written in pieces can be split by its output.
+        let line = format!(
+            "cfdo edge: {method} {path} -> {} ({} ms)\n",
             response.status().as_u16(),
             started.elapsed().as_millis()
         );
+        let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), line.as_bytes());
     }
     response
 }
@@ -267,11 +276,23 @@ async fn inject_faults(State(app): State<Shared>, request: Request, next: Next) 
     next.run(request).await
 }
 
-async fn health() -> Response {
+async fn health(State(app): State<Shared>) -> Response {
+    let (wanted, served) = app.runtime.generations();
     envelope_response(
         StatusCode::OK,
-        json!({"ok": true, "service": "cfdo-edge", "pid": std::process::id()}),
+        json!({"ok": true, "service": "cfdo-edge", "pid": std::process::id(),
+               "wanted_generation": wanted, "served_generation": served}),
     )
+}
+
+/// A request carrying this header is answered once its change is saved and
+/// trial-started, without waiting for workerd to serve it: a burst of such
+/// changes then shares few workerd restarts. `/cfdo/health` tells when
+/// everything is served (`served_generation` reaches `wanted_generation`).
+pub const DEFER_SERVING_HEADER: &str = "cfdo-edge-defer-serving";
+
+fn defers_serving(headers: &HeaderMap) -> bool {
+    headers.contains_key(DEFER_SERVING_HEADER)
 }
 
 async fn no_route(method: Method, uri: axum::http::Uri) -> Response {
@@ -356,11 +377,22 @@ fn public_bindings(state: &AccountState, holder: &str, bindings: &[Binding]) -> 
         .collect()
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or(0)
+/// A port free on 127.0.0.1 and not assigned to any script of `state`: a
+/// script accepted but not yet served holds no socket, so the operating
+/// system alone could hand its port out again.
+fn free_port(state: &AccountState) -> u16 {
+    let taken: std::collections::BTreeSet<u16> = state.scripts.values().map(|s| s.port).collect();
+    let mut last = 0;
+    for _ in 0..64 {
+        last = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap_or(0);
+        if last != 0 && !taken.contains(&last) {
+            return last;
+        }
+    }
+    last
 }
 
 /// What an upload's multipart body holds: the metadata and each module
@@ -526,38 +558,66 @@ fn store_modules(
     Ok((stored, texts))
 }
 
-/// Test-starts `candidate` in workerd; a failure is Cloudflare's 10021.
+/// Test-starts `script` of `candidate` (with what it binds) in workerd; a
+/// failure is Cloudflare's 10021.
 async fn trial(app: &Shared, candidate: &AccountState, script: &str) -> Result<(), ApiError> {
-    let dir = app.dir.clone();
-    let workerd = app.workerd.clone();
-    let candidate = candidate.clone();
-    let result = tokio::task::spawn_blocking(move || trial_start(&dir, &workerd, &candidate))
+    app.trials
+        .run(startup_closure(candidate, script))
         .await
-        .map_err(|e| ApiError::new(500, 10013, format!("trial start failed: {e}")))?;
-    result.map_err(|message| {
-        ApiError::bad_request(
-            codes::SCRIPT_STARTUP,
-            format!("Script startup failed for '{script}': {message}"),
-        )
-    })
+        .map_err(|message| {
+            ApiError::bad_request(
+                codes::SCRIPT_STARTUP,
+                format!("Script startup failed for '{script}': {message}"),
+            )
+        })
 }
 
-/// Saves `next` as the account, has workerd serve it, and waits until it does.
+/// The sequence number of a change; call it holding the account.
+fn next_change(app: &App) -> u64 {
+    app.change_seq
+        .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        + 1
+}
+
+/// Writes change `seq` of the account to state.json, unless a later change
+/// is written already: saves may finish out of order, the file never goes back.
+fn save_ordered(app: &App, seq: u64, state: &AccountState) -> Result<(), ApiError> {
+    let mut saved = app.saved_seq.lock().unwrap_or_else(|e| e.into_inner());
+    if seq <= *saved {
+        return Ok(());
+    }
+    app.dir
+        .save(state)
+        .map_err(|e| ApiError::new(500, 10013, format!("cannot save the edge state: {e}")))?;
+    *saved = seq;
+    Ok(())
+}
+
+/// Makes `next` the account, saves it, has workerd serve it, and waits until
+/// it does (unless `defer`; a change that deletes namespace storage always
+/// waits). The account is let go before the save, so that concurrent
+/// changes do not queue behind the disk.
 async fn commit(
     app: &Shared,
     mut guard: tokio::sync::MutexGuard<'_, AccountState>,
     next: AccountState,
     deleted_namespaces: Vec<String>,
+    defer: bool,
     change: PendingChange,
 ) -> Result<(), ApiError> {
-    app.dir
-        .save(&next)
-        .map_err(|e| ApiError::new(500, 10013, format!("cannot save the edge state: {e}")))?;
-    *guard = next.clone();
-    let generation = app.runtime.request(next);
+    let seq = next_change(app);
+    let generation = app.runtime.request(next.clone());
     drop(change);
+    *guard = next;
+    let snapshot = guard.clone();
     drop(guard);
-    app.runtime.wait_served(generation).await;
+    let saver = app.clone();
+    tokio::task::spawn_blocking(move || save_ordered(&saver, seq, &snapshot))
+        .await
+        .map_err(|e| ApiError::new(500, 10013, format!("cannot save the edge state: {e}")))??;
+    if !defer || !deleted_namespaces.is_empty() {
+        app.runtime.wait_served(generation).await;
+    }
     for id in deleted_namespaces {
         let _ = std::fs::remove_dir_all(app.dir.namespace_storage(&id));
     }
@@ -612,17 +672,21 @@ async fn get_script(
 async fn put_script(
     State(app): State<Shared>,
     Path((account, script)): Path<(String, String)>,
+    headers: HeaderMap,
     request: Request,
 ) -> ApiResult {
-    upload(app, account, script, request, UploadKind::Script).await
+    let defer = defers_serving(&headers);
+    upload(app, account, script, request, UploadKind::Script, defer).await
 }
 
 async fn post_version(
     State(app): State<Shared>,
     Path((account, script)): Path<(String, String)>,
+    headers: HeaderMap,
     request: Request,
 ) -> ApiResult {
-    upload(app, account, script, request, UploadKind::Version).await
+    let defer = defers_serving(&headers);
+    upload(app, account, script, request, UploadKind::Version, defer).await
 }
 
 async fn upload(
@@ -631,32 +695,64 @@ async fn upload(
     script: String,
     request: Request,
     kind: UploadKind,
+    defer: bool,
 ) -> ApiResult {
     let parsed = parse_upload(request).await?;
     let change = app.runtime.begin_change();
-    let state = app.state.lock().await;
-    check_account(&state, &account)?;
+    // The trial start runs without holding the account, so that concurrent
+    // uploads share workerd runs. The account may move meanwhile: the upload
+    // is accepted again and committed only when what it needs to start is
+    // exactly what was tried; after a few such moves it is tried holding the
+    // account.
+    let mut passed: Option<String> = None;
+    let mut attempts = 0;
+    // Modules are stored by content: that needs no hold on the account.
     let (stored, texts) = store_modules(&app, &parsed.modules)?;
-    let accepted = rules::accept_upload(
-        &state,
-        &script,
-        &parsed.metadata,
-        stored,
-        &texts,
-        kind,
-        &app.newest_date,
-        free_port,
-    )?;
-    if kind == UploadKind::Script {
-        trial(&app, &accepted.state, &script).await?;
-    } else {
-        // A version is checked alone, as if deployed.
+    let (state, accepted) = loop {
+        let state = app.state.lock().await;
+        check_account(&state, &account)?;
+        let stored = stored.clone();
+        let accepted = rules::accept_upload(
+            &state,
+            &script,
+            &parsed.metadata,
+            stored,
+            &texts,
+            kind,
+            &app.newest_date,
+            || free_port(&state),
+        )?;
         let mut candidate = accepted.state.clone();
-        if let Some(entry) = candidate.scripts.get_mut(&script) {
-            entry.deployed = accepted.version_id.clone();
+        if kind == UploadKind::Version {
+            // A version is checked alone, as if deployed.
+            if let Some(entry) = candidate.scripts.get_mut(&script) {
+                entry.deployed = accepted.version_id.clone();
+            }
         }
+        let needs = generate_config(
+            &startup_closure(&candidate, &script),
+            Storage::Memory,
+            false,
+        );
+        if passed.as_deref() == Some(needs.as_str()) {
+            break (state, accepted);
+        }
+        attempts += 1;
+        // New namespaces get new ids on every acceptance: such an upload
+        // (a migration) is tried once, holding the account.
+        let creates_namespaces = accepted
+            .state
+            .namespaces
+            .keys()
+            .any(|id| !state.namespaces.contains_key(id));
+        if attempts > 3 || creates_namespaces {
+            trial(&app, &candidate, &script).await?;
+            break (state, accepted);
+        }
+        drop(state);
         trial(&app, &candidate, &script).await?;
-    }
+        passed = Some(needs);
+    };
     let next = accepted.state;
     let entry = next
         .scripts
@@ -677,7 +773,15 @@ async fn upload(
             .map(|v| version_json(&next, &script, v))
             .unwrap_or(Value::Null),
     };
-    commit(&app, state, next, accepted.deleted_namespaces, change).await?;
+    commit(
+        &app,
+        state,
+        next,
+        accepted.deleted_namespaces,
+        defer,
+        change,
+    )
+    .await?;
     Ok(ok(result))
 }
 
@@ -714,6 +818,7 @@ struct DeleteQuery {
 async fn delete_script(
     State(app): State<Shared>,
     Path((account, script)): Path<(String, String)>,
+    headers: HeaderMap,
     Query(query): Query<DeleteQuery>,
 ) -> ApiResult {
     let change = app.runtime.begin_change();
@@ -721,7 +826,7 @@ async fn delete_script(
     check_account(&state, &account)?;
     let force = matches!(query.force.as_deref(), Some("true") | Some("1") | Some(""));
     let (next, deleted) = rules::accept_delete(&state, &script, force)?;
-    commit(&app, state, next, deleted, change).await?;
+    commit(&app, state, next, deleted, defers_serving(&headers), change).await?;
     Ok(ok(json!({"id": script})))
 }
 
@@ -796,9 +901,7 @@ async fn patch_settings(
         ));
     }
     let result = settings_json(&next, &script)?;
-    app.dir
-        .save(&next)
-        .map_err(|e| ApiError::new(500, 10013, format!("cannot save the edge state: {e}")))?;
+    save_ordered(&app, next_change(&app), &next)?;
     let mut guard = state;
     *guard = next;
     Ok(ok(result))
@@ -888,9 +991,7 @@ async fn post_script_subdomain(
     }
     let result =
         json!({"enabled": entry.subdomain_enabled, "previews_enabled": entry.previews_enabled});
-    app.dir
-        .save(&next)
-        .map_err(|e| ApiError::new(500, 10013, format!("cannot save the edge state: {e}")))?;
+    save_ordered(&app, next_change(&app), &next)?;
     *state = next;
     Ok(ok(result))
 }
@@ -1108,7 +1209,7 @@ async fn post_deployment(
         }
     }
     trial(&app, &next, &script).await?;
-    commit(&app, state, next, Vec::new(), change).await?;
+    commit(&app, state, next, Vec::new(), false, change).await?;
     Ok(ok(deployment))
 }
 
@@ -1180,7 +1281,7 @@ async fn put_secret(
         Ok(())
     })?;
     trial(&app, &next, &script).await?;
-    commit(&app, state, next, Vec::new(), change).await?;
+    commit(&app, state, next, Vec::new(), false, change).await?;
     Ok(ok(json!({"name": secret.name, "type": "secret_text"})))
 }
 
@@ -1204,6 +1305,6 @@ async fn delete_secret(
         Ok(())
     })?;
     trial(&app, &next, &script).await?;
-    commit(&app, state, next, Vec::new(), change).await?;
+    commit(&app, state, next, Vec::new(), false, change).await?;
     Ok(ok(Value::Null))
 }

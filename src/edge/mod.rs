@@ -31,6 +31,7 @@ use crate::cli::{EdgeArgs, EdgeCommand, EdgeLocation, EdgeServeArgs, GlobalArgs}
 use crate::commands::Outcome;
 use state::{ServerInfo, StateDir};
 
+pub use api::DEFER_SERVING_HEADER;
 pub use api::{
     MAX_METADATA_BYTES, MAX_SCRIPT_BYTES, MAX_UPLOAD_PARTS, ParsedUpload, SCRIPT_TOO_LARGE,
     read_upload, settings_from_multipart,
@@ -65,6 +66,41 @@ pub fn ensure_running(location: &EdgeLocation) -> Result<EdgeConnection> {
         None => start_background(location, &dir, &ServeOptions::default())?,
     };
     connection(&dir, &info)
+}
+
+/// Waits until the running edge serves every change it has accepted (changes
+/// sent with [`DEFER_SERVING_HEADER`] are answered before workerd serves them).
+pub fn wait_until_served(location: &EdgeLocation, timeout: Duration) -> Result<()> {
+    let dir = state_dir(location)?;
+    let info = running(&dir).ok_or_else(|| not_running(&dir))?;
+    let generations = || -> Option<(u64, u64)> {
+        let body = http_get(info.api_port, "/cfdo/health")?;
+        let value: serde_json::Value = serde_json::from_str(&body).ok()?;
+        let health = value.get("result").unwrap_or(&value);
+        Some((
+            health.get("wanted_generation")?.as_u64()?,
+            health.get("served_generation")?.as_u64()?,
+        ))
+    };
+    let Some((wanted, _)) = generations() else {
+        // An edge that does not report generations serves before it answers.
+        return Ok(());
+    };
+    let deadline = Instant::now() + timeout;
+    loop {
+        match generations() {
+            Some((_, served)) if served >= wanted => return Ok(()),
+            None => return Ok(()),
+            Some(_) if Instant::now() > deadline => {
+                return Err(miette!(
+                    help = format!("see the edge log {}", dir.log_file().display()),
+                    "the edge accepted the changes but workerd does not serve them after {} seconds",
+                    timeout.as_secs()
+                ));
+            }
+            Some(_) => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
 }
 
 /// Each deployed script's URL (script name -> URL a user can curl), from the
@@ -550,14 +586,25 @@ fn serve(args: &EdgeServeArgs) -> Result<Outcome> {
     let token = dir.token()?;
     let mut account = dir.load()?;
     // A script's port taken by another program since the last run moves to a free one.
+    // Two scripts never share a port either.
+    let mut assigned = std::collections::BTreeSet::new();
     for (name, script) in account.scripts.iter_mut() {
-        if std::net::TcpListener::bind(("127.0.0.1", script.port)).is_err() {
-            let free = std::net::TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .map(|a| a.port())
-                .into_diagnostic()?;
+        if !assigned.insert(script.port)
+            || std::net::TcpListener::bind(("127.0.0.1", script.port)).is_err()
+        {
+            let mut free = 0;
+            for _ in 0..64 {
+                free = std::net::TcpListener::bind("127.0.0.1:0")
+                    .and_then(|l| l.local_addr())
+                    .map(|a| a.port())
+                    .into_diagnostic()?;
+                if !assigned.contains(&free) {
+                    break;
+                }
+            }
+            assigned.insert(free);
             eprintln!(
-                "cfdo edge: port {} of script {name} is in use by another program; serving it on {free} instead",
+                "cfdo edge: port {} of script {name} is in use by another program or script; serving it on {free} instead",
                 script.port
             );
             script.port = free;

@@ -15,6 +15,8 @@ use crate::cloudflare::types::Binding;
 
 /// How long after a change the supervisor waits for more before restarting.
 const DEBOUNCE: Duration = Duration::from_millis(60);
+/// The longest a stream of changes delays a restart.
+const SETTLE_MAX: Duration = Duration::from_millis(1500);
 
 fn service_name(script: &str) -> String {
     format!("script:{script}")
@@ -203,6 +205,50 @@ pub fn generate_config(state: &AccountState, storage: Storage<'_>, sockets: bool
     )
 }
 
+/// The part of `state` that `script` needs to start: the script itself and
+/// the scripts hosting the Durable Object classes it binds (workerd checks a
+/// namespace binding against its host's classes when it loads the config).
+/// Service targets are left out: the trial drops a binding to a script it
+/// does not load, no Worker can call a binding while it starts, and each
+/// target passed its own trial. A trial start of one upload thus loads one
+/// or two Workers, whatever the size of the account or the depth of a chain.
+pub fn startup_closure(state: &AccountState, script: &str) -> AccountState {
+    let mut keep = std::collections::BTreeSet::new();
+    if let Some(entry) = state.scripts.get(script) {
+        keep.insert(script.to_string());
+        for binding in entry
+            .current()
+            .map(|v| v.bindings.as_slice())
+            .unwrap_or(&[])
+        {
+            if let Binding::DurableObjectNamespace {
+                script_name: Some(host),
+                ..
+            } = binding
+                && state.scripts.contains_key(host)
+            {
+                keep.insert(host.clone());
+            }
+        }
+    }
+    AccountState {
+        account_id: state.account_id.clone(),
+        subdomain: state.subdomain.clone(),
+        scripts: state
+            .scripts
+            .iter()
+            .filter(|(name, _)| keep.contains(*name))
+            .map(|(name, entry)| (name.clone(), entry.clone()))
+            .collect(),
+        namespaces: state
+            .namespaces
+            .iter()
+            .filter(|(_, ns)| keep.contains(&ns.script))
+            .map(|(id, ns)| (id.clone(), ns.clone()))
+            .collect(),
+    }
+}
+
 /// Test-starts `state` in workerd with in-memory storage and no sockets:
 /// workerd then loads every Worker and exits, 0 when all started. Returns
 /// workerd's message when a Worker fails to start.
@@ -219,6 +265,109 @@ pub fn trial_start(dir: &StateDir, workerd: &Path, state: &AccountState) -> Resu
     let result = run_trial(workerd, &path);
     let _ = std::fs::remove_file(&path);
     result
+}
+
+/// Trial starts shared by concurrent changes: while workerd trials run,
+/// the candidates submitted meanwhile queue up and the next run loads them
+/// together. A shared run that fails is repeated for each candidate alone,
+/// so every candidate gets its own verdict.
+pub struct Trials {
+    dir: StateDir,
+    workerd: PathBuf,
+    queue: Mutex<Vec<Candidate>>,
+    /// Trial runs at once (one per core, at most two: workerd's restarts need a core too).
+    runners: tokio::sync::Semaphore,
+}
+
+type Candidate = (
+    AccountState,
+    tokio::sync::oneshot::Sender<Result<(), String>>,
+);
+
+impl Trials {
+    pub fn new(dir: StateDir, workerd: PathBuf) -> Trials {
+        Trials {
+            dir,
+            workerd,
+            queue: Mutex::new(Vec::new()),
+            runners: tokio::sync::Semaphore::new(
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(1)
+                    .clamp(1, 2),
+            ),
+        }
+    }
+
+    /// Trial-starts `candidate`: `Err` holds workerd's message when a Worker fails to start.
+    pub async fn run(&self, candidate: AccountState) -> Result<(), String> {
+        let (tx, mut rx) = tokio::sync::oneshot::channel();
+        lock(&self.queue).push((candidate, tx));
+        let abandoned = || Err("the trial start was abandoned".to_string());
+        loop {
+            tokio::select! {
+                biased;
+                verdict = &mut rx => return verdict.unwrap_or_else(|_| abandoned()),
+                permit = self.runners.acquire() => {
+                    let batch = std::mem::take(&mut *lock(&self.queue));
+                    if batch.is_empty() {
+                        // Another runner took this candidate and answers it.
+                        drop(permit);
+                        return rx.await.unwrap_or_else(|_| abandoned());
+                    }
+                    let dir = self.dir.clone();
+                    let workerd = self.workerd.clone();
+                    let _ = tokio::task::spawn_blocking(move || run_batch(&dir, &workerd, batch)).await;
+                    drop(permit);
+                }
+            }
+        }
+    }
+}
+
+/// Runs a batch: candidates that do not disagree about a script are loaded
+/// together; a failed shared run falls back to one run per candidate.
+fn run_batch(dir: &StateDir, workerd: &Path, batch: Vec<Candidate>) {
+    let mut groups: Vec<(AccountState, Vec<Candidate>)> = Vec::new();
+    for candidate in batch {
+        let fits = |merged: &AccountState| {
+            candidate.0.scripts.iter().all(|(name, script)| {
+                merged
+                    .scripts
+                    .get(name)
+                    .is_none_or(|other| other.deployed == script.deployed)
+            })
+        };
+        match groups.iter_mut().find(|(merged, _)| fits(merged)) {
+            Some((merged, members)) => {
+                for (name, script) in &candidate.0.scripts {
+                    merged
+                        .scripts
+                        .entry(name.clone())
+                        .or_insert_with(|| script.clone());
+                }
+                for (id, ns) in &candidate.0.namespaces {
+                    merged
+                        .namespaces
+                        .entry(id.clone())
+                        .or_insert_with(|| ns.clone());
+                }
+                members.push(candidate);
+            }
+            None => groups.push((candidate.0.clone(), vec![candidate])),
+        }
+    }
+    for (merged, members) in groups {
+        if members.len() > 1 && trial_start(dir, workerd, &merged).is_ok() {
+            for (_, tx) in members {
+                let _ = tx.send(Ok(()));
+            }
+            continue;
+        }
+        for (state, tx) in members {
+            let _ = tx.send(trial_start(dir, workerd, &state));
+        }
+    }
 }
 
 fn run_trial(workerd: &Path, config: &Path) -> Result<(), String> {
@@ -358,6 +507,12 @@ impl Runtime {
         .await;
     }
 
+    /// The latest generation asked for and the latest one served.
+    pub fn generations(&self) -> (u64, u64) {
+        let wanted = lock(&self.inner.wanted).generation;
+        (wanted, *self.inner.served.borrow())
+    }
+
     /// workerd's pid, when it runs.
     pub fn workerd_pid(&self) -> Option<u32> {
         lock(&self.inner.child).as_ref().map(|c| c.id())
@@ -394,13 +549,19 @@ impl Runtime {
                     break;
                 }
             }
-            // Let a burst of deployments settle into one restart.
-            std::thread::sleep(DEBOUNCE);
-            let settle = Instant::now() + Duration::from_secs(3);
-            while self.inner.pending.load(std::sync::atomic::Ordering::SeqCst) > 0
-                && Instant::now() < settle
-            {
-                std::thread::sleep(Duration::from_millis(5));
+            // Let a burst of deployments settle into one restart: wait until
+            // no change came for DEBOUNCE and none is under way, but at most
+            // SETTLE_MAX.
+            let first = Instant::now();
+            let mut seen = lock(&self.inner.wanted).generation;
+            loop {
+                std::thread::sleep(DEBOUNCE);
+                let now = lock(&self.inner.wanted).generation;
+                let busy = self.inner.pending.load(std::sync::atomic::Ordering::SeqCst) > 0;
+                if (now == seen && !busy) || first.elapsed() >= SETTLE_MAX {
+                    break;
+                }
+                seen = now;
             }
             let (generation, state) = {
                 let mut wanted = lock(&self.inner.wanted);
@@ -560,6 +721,65 @@ mod tests {
             versions: vec![version],
             ..Script::default()
         }
+    }
+
+    #[test]
+    fn a_trial_loads_the_script_and_the_hosts_of_the_classes_it_binds_and_nothing_else() {
+        let service = |to: &str| Binding::Service {
+            name: "S".into(),
+            service: to.into(),
+            environment: None,
+        };
+        let mut state = AccountState::default();
+        state
+            .scripts
+            .insert("app".into(), script(9001, vec![service("api")]));
+        state.scripts.insert(
+            "api".into(),
+            script(
+                9002,
+                vec![Binding::DurableObjectNamespace {
+                    name: "C".into(),
+                    class_name: "Counter".into(),
+                    script_name: Some("host".into()),
+                    namespace_id: None,
+                }],
+            ),
+        );
+        state.scripts.insert("host".into(), script(9003, vec![]));
+        state
+            .scripts
+            .insert("other".into(), script(9004, vec![service("app")]));
+        for (id, owner) in [("ns-host", "host"), ("ns-other", "other")] {
+            state.namespaces.insert(
+                id.into(),
+                NamespaceRecord {
+                    id: id.into(),
+                    class: "Counter".into(),
+                    script: owner.into(),
+                    use_sqlite: false,
+                },
+            );
+        }
+        let closure = startup_closure(&state, "api");
+        assert_eq!(
+            closure.scripts.keys().collect::<Vec<_>>(),
+            vec!["api", "host"],
+            "a Durable Object host is loaded, nothing else"
+        );
+        assert_eq!(
+            closure.namespaces.keys().collect::<Vec<_>>(),
+            vec!["ns-host"]
+        );
+        let closure = startup_closure(&state, "app");
+        assert_eq!(
+            closure.scripts.keys().collect::<Vec<_>>(),
+            vec!["app"],
+            "a service target is not loaded"
+        );
+        assert!(closure.namespaces.is_empty());
+        let alone = startup_closure(&state, "host");
+        assert_eq!(alone.scripts.keys().collect::<Vec<_>>(), vec!["host"]);
     }
 
     #[test]

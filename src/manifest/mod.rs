@@ -150,23 +150,23 @@ fn unknown_keys(
     {
         return; // free-form value, such as a `json` binding
     }
-    let known: Vec<String> = node
+    let known: Vec<&str> = node
         .get("properties")
         .and_then(Value::as_object)
-        .map(|p| p.keys().cloned().collect())
+        .map(|p| p.keys().map(String::as_str).collect())
         .unwrap_or_default();
     let open_map = node
         .get("additionalProperties")
         .is_some_and(Value::is_object);
     for (key, value) in table {
         let key_name = key.get_ref().to_string();
-        if !open_map && !known.contains(&key_name) {
+        if !open_map && !known.contains(&key_name.as_str()) {
             let location = if path.is_empty() {
                 String::new()
             } else {
                 format!(" in [{}]", path.join("."))
             };
-            let help = match model::closest(&key_name, known.iter().map(String::as_str)) {
+            let help = match model::closest(&key_name, known.iter().copied()) {
                 Some(close) => format!("did you mean `{close}`?"),
                 None if known.is_empty() => "remove it".to_string(),
                 None => format!("known keys here: {}", known.join(", ")),
@@ -190,19 +190,19 @@ fn unknown_keys(
 }
 
 /// The schema node of the table `segments` names (references resolved).
-fn schema_at(schema: &Value, segments: &[String]) -> Option<Value> {
+/// Borrowed, never cloned: it is looked up once per table of the manifest.
+fn schema_at<'a>(schema: &'a Value, segments: &[String]) -> Option<&'a Value> {
     let definitions = schema.get("$defs");
-    let resolve = |node: &Value| -> Option<Value> {
-        let mut node = node.clone();
+    let resolve = |node: &'a Value| -> Option<&'a Value> {
+        let mut node = node;
         for _ in 0..8 {
             if let Some(reference) = node.get("$ref").and_then(Value::as_str) {
                 let name = reference.rsplit('/').next()?;
-                node = definitions?.get(name)?.clone();
+                node = definitions?.get(name)?;
             } else if let Some(any) = node.get("anyOf").and_then(Value::as_array) {
                 node = any
                     .iter()
-                    .find(|v| v.get("type") != Some(&Value::from("null")))?
-                    .clone();
+                    .find(|v| v.get("type") != Some(&Value::from("null")))?;
             } else {
                 return Some(node);
             }
