@@ -98,8 +98,8 @@ pub async fn execute(
             stop = true;
             continue;
         }
-        let results: Vec<Outcome> = stream::iter(step.iter().copied())
-            .map(|change| {
+        let results: Vec<Outcome> = stream::iter(step.iter().copied().enumerate())
+            .map(|(index, change)| {
                 let cancel = cancel.clone();
                 let progress = progress.clone();
                 async move {
@@ -108,12 +108,13 @@ pub async fn execute(
                     }
                     event(reporting, change, "started", None, &progress);
                     let begun = Instant::now();
-                    // Again just before changing it: the other changes of the
-                    // level may have taken a while.
-                    let checked = if change.action == Action::NoOp {
+                    // Again just before changing it when it had to wait for
+                    // others of its level (the first `parallelism` start as
+                    // soon as the level's check passed).
+                    let checked = if change.action == Action::NoOp || index < parallelism {
                         Ok(())
                     } else {
-                        check_fingerprints(client, changes, &[change]).await
+                        check_script(client, changes, change).await
                     };
                     let result = match checked {
                         Ok(()) => run_change(client, changes, change, uploads, force_delete)
@@ -218,6 +219,36 @@ async fn run_change(
     }
 }
 
+/// [`check_fingerprints`] for one script, with a single-script read.
+async fn check_script(
+    client: &Client,
+    changes: &ChangeSet,
+    change: &Change,
+) -> std::result::Result<(), String> {
+    let Some(planned) = changes.fingerprints.get(&change.script) else {
+        return Ok(());
+    };
+    let current = client.script_info(&change.script).await.map_err(|e| {
+        format!(
+            "cannot re-read `{}` before changing it, so nothing more was applied: {e}",
+            change.script
+        )
+    })?;
+    compare(
+        change,
+        planned.as_ref(),
+        current.as_ref().map(fingerprint_of).as_ref(),
+    )
+}
+
+fn fingerprint_of(s: &crate::cloudflare::types::ScriptInfo) -> Fingerprint {
+    Fingerprint {
+        etag: s.etag.clone(),
+        modified_on: s.modified_on.clone(),
+        migration_tag: s.migration_tag.clone(),
+    }
+}
+
 /// Refuses to change scripts that changed in the account since the plan;
 /// the error names the script (or the failed read) and what to do.
 pub async fn check_fingerprints(
@@ -236,43 +267,42 @@ pub async fn check_fingerprints(
     })?;
     let now: BTreeMap<&str, Fingerprint> = scripts
         .iter()
-        .map(|s| {
-            (
-                s.id.as_str(),
-                Fingerprint {
-                    etag: s.etag.clone(),
-                    modified_on: s.modified_on.clone(),
-                    migration_tag: s.migration_tag.clone(),
-                },
-            )
-        })
+        .map(|s| (s.id.as_str(), fingerprint_of(s)))
         .collect();
     for change in step {
-        let Some(planned) = changes.fingerprints.get(&change.script) else {
-            continue;
-        };
-        let current = now.get(change.script.as_str());
-        if planned.as_ref() != current {
-            let describe = |f: Option<&Fingerprint>| match f {
-                None => "absent".to_string(),
-                Some(f) => format!(
-                    "modified {}",
-                    if f.modified_on.is_empty() {
-                        &f.etag
-                    } else {
-                        &f.modified_on
-                    }
-                ),
-            };
-            return Err(format!(
-                "script `{}` changed in the account since the plan (planned: {}, now: {}); another deploy or a person changed it: run `cfdo plan` again and apply the new plan",
-                change.script,
-                describe(planned.as_ref()),
-                describe(current)
-            ));
+        if let Some(planned) = changes.fingerprints.get(&change.script) {
+            compare(change, planned.as_ref(), now.get(change.script.as_str()))?;
         }
     }
     Ok(())
+}
+
+/// The conflict when a script's fingerprint is not what the plan saw.
+fn compare(
+    change: &Change,
+    planned: Option<&Fingerprint>,
+    current: Option<&Fingerprint>,
+) -> std::result::Result<(), String> {
+    if planned == current {
+        return Ok(());
+    }
+    let describe = |f: Option<&Fingerprint>| match f {
+        None => "absent".to_string(),
+        Some(f) => format!(
+            "modified {}",
+            if f.modified_on.is_empty() {
+                &f.etag
+            } else {
+                &f.modified_on
+            }
+        ),
+    };
+    Err(format!(
+        "script `{}` changed in the account since the plan (planned: {}, now: {}); another deploy or a person changed it: run `cfdo plan` again and apply the new plan",
+        change.script,
+        describe(planned),
+        describe(current)
+    ))
 }
 
 fn progress_bar(total: usize, reporting: Reporting) -> Option<indicatif::ProgressBar> {
