@@ -284,11 +284,16 @@ pub fn text(out: &Output) -> String {
 
 /// The `apply_summary` event of `--json` output.
 pub fn apply_summary(out: &Output) -> Value {
+    try_apply_summary(out).unwrap_or_else(|| panic!("no apply_summary in: {}", text(out)))
+}
+
+/// The `apply_summary` event, if the apply got that far (a failed read
+/// before any change ends with a diagnostic alone).
+pub fn try_apply_summary(out: &Output) -> Option<Value> {
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .find(|v| v["type"] == "apply_summary")
-        .unwrap_or_else(|| panic!("no apply_summary in: {}", text(out)))
 }
 
 /// A stack of `hosts` workers each hosting a Durable Object class `Counter<i>`
@@ -414,14 +419,33 @@ impl Edge {
     /// How many versions the account holds of a script (one per upload).
     pub fn versions(&self, script: &str) -> usize {
         let (api, token, account) = self.env();
-        let body: Value = reqwest::blocking::Client::new()
-            .get(format!(
-                "{api}/accounts/{account}/workers/scripts/{script}/versions"
-            ))
-            .bearer_auth(&token)
-            .send()
-            .and_then(|r| r.json())
-            .unwrap_or_else(|e| panic!("versions of {script}: {e}"));
+        let client = reqwest::blocking::Client::new();
+        // The edge may be rate limiting (`--rate-limit`): wait as it says, a few times.
+        let mut body = Value::Null;
+        for _ in 0..10 {
+            let response = client
+                .get(format!(
+                    "{api}/accounts/{account}/workers/scripts/{script}/versions"
+                ))
+                .bearer_auth(&token)
+                .send()
+                .unwrap_or_else(|e| panic!("versions of {script}: {e}"));
+            let retry_after = (response.status().as_u16() == 429).then(|| {
+                response
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(1)
+            });
+            body = response
+                .json()
+                .unwrap_or_else(|e| panic!("versions of {script}: {e}"));
+            match retry_after {
+                Some(seconds) => std::thread::sleep(std::time::Duration::from_secs(seconds.min(5))),
+                None => break,
+            }
+        }
         body["result"]["items"]
             .as_array()
             .unwrap_or_else(|| panic!("versions of {script}: {body}"))
