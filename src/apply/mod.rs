@@ -1,9 +1,9 @@
-//! The executor: runs a ChangeSet phase by phase and level by level, up to
-//! `parallelism` changes at once within a level. Each level's scripts are
-//! re-checked against the plan's fingerprints before the level starts, and
-//! each script again just before it is changed (optimistic concurrency; see
-//! docs/concurrency.md). It stops after the first level with a failure or a
-//! conflict and reports what was applied and what was not.
+//! The executor: runs a ChangeSet phase by phase and level by level, each
+//! level in waves of `parallelism` changes at once. Before each wave, its
+//! scripts are re-checked against the plan's fingerprints (optimistic
+//! concurrency; see docs/concurrency.md). It stops after the first level with
+//! a failure, at once on a conflict or an interrupt, and reports what was
+//! applied and what was not.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -80,83 +80,82 @@ pub async fn execute(
     let steps = changes.steps();
     let total: usize = steps.iter().map(Vec::len).sum();
     let progress = progress_bar(total, reporting);
-    let mut stop = false;
+    // `halt`: a conflict or an interrupt, nothing more starts; `failed_level`:
+    // a change failed, the rest of its level still runs, no later level does.
+    let mut halt = false;
+    let mut failed_level = false;
     for step in steps {
-        if stop || cancel.load(Ordering::SeqCst) {
-            report.interrupted |= cancel.load(Ordering::SeqCst);
-            report
-                .not_applied
-                .extend(step.iter().map(|c| c.script.clone()));
-            continue;
+        if failed_level {
+            halt = true;
         }
-        // Optimistic concurrency: nothing in this level changed since the plan.
-        if let Err(conflict) = check_fingerprints(client, changes, &step).await {
-            report.conflict = Some(conflict);
-            report
-                .not_applied
-                .extend(step.iter().map(|c| c.script.clone()));
-            stop = true;
-            continue;
-        }
-        let results: Vec<Outcome> = stream::iter(step.iter().copied().enumerate())
-            .map(|(index, change)| {
-                let cancel = cancel.clone();
-                let progress = progress.clone();
-                async move {
-                    if cancel.load(Ordering::SeqCst) {
-                        return None;
-                    }
-                    event(reporting, change, "started", None, &progress);
-                    let begun = Instant::now();
-                    // Again just before changing it when it had to wait for
-                    // others of its level (the first `parallelism` start as
-                    // soon as the level's check passed).
-                    let checked = if change.action == Action::NoOp || index < parallelism {
-                        Ok(())
-                    } else {
-                        check_script(client, changes, change).await
-                    };
-                    let result = match checked {
-                        Ok(()) => run_change(client, changes, change, uploads, force_delete)
+        // A level runs in waves of `parallelism` changes. Before each wave, one
+        // read of the account: nothing in the wave changed since the plan
+        // (optimistic concurrency; docs/concurrency.md).
+        for wave in step.chunks(parallelism.max(1)) {
+            if halt || cancel.load(Ordering::SeqCst) {
+                report.interrupted |= cancel.load(Ordering::SeqCst);
+                report
+                    .not_applied
+                    .extend(wave.iter().map(|c| c.script.clone()));
+                continue;
+            }
+            if let Err(conflict) = check_fingerprints(client, changes, wave).await {
+                report.conflict = Some(conflict);
+                report
+                    .not_applied
+                    .extend(wave.iter().map(|c| c.script.clone()));
+                halt = true;
+                continue;
+            }
+            let results: Vec<Outcome> = stream::iter(wave.iter().copied())
+                .map(|change| {
+                    let cancel = cancel.clone();
+                    let progress = progress.clone();
+                    async move {
+                        if cancel.load(Ordering::SeqCst) {
+                            return None;
+                        }
+                        event(reporting, change, "started", None, &progress);
+                        let begun = Instant::now();
+                        let result = run_change(client, changes, change, uploads, force_delete)
                             .await
-                            .map(|()| begun.elapsed()),
-                        Err(conflict) => Err(conflict),
-                    };
-                    let outcome = Outcome {
-                        script: change.script.clone(),
-                        action: change.action,
-                        result,
-                    };
-                    let status = if outcome.result.is_ok() {
-                        "done"
-                    } else {
-                        "failed"
-                    };
-                    event(reporting, change, status, Some(&outcome), &progress);
-                    Some(outcome)
+                            .map(|()| begun.elapsed());
+                        let outcome = Outcome {
+                            script: change.script.clone(),
+                            action: change.action,
+                            result,
+                        };
+                        let status = if outcome.result.is_ok() {
+                            "done"
+                        } else {
+                            "failed"
+                        };
+                        event(reporting, change, status, Some(&outcome), &progress);
+                        Some(outcome)
+                    }
+                })
+                .buffer_unordered(parallelism.max(1))
+                .filter_map(|o| async move { o })
+                .collect()
+                .await;
+            let attempted: Vec<&str> = results.iter().map(|o| o.script.as_str()).collect();
+            let skipped: Vec<String> = wave
+                .iter()
+                .filter(|c| !attempted.contains(&c.script.as_str()))
+                .map(|c| c.script.clone())
+                .collect();
+            if !skipped.is_empty() {
+                report.interrupted = true;
+                report.not_applied.extend(skipped);
+                halt = true;
+            }
+            for outcome in results {
+                if outcome.result.is_ok() {
+                    report.applied.push(outcome);
+                } else {
+                    failed_level = true;
+                    report.failed.push(outcome);
                 }
-            })
-            .buffer_unordered(parallelism.max(1))
-            .filter_map(|o| async move { o })
-            .collect()
-            .await;
-        let attempted: Vec<&str> = results.iter().map(|o| o.script.as_str()).collect();
-        let skipped: Vec<String> = step
-            .iter()
-            .filter(|c| !attempted.contains(&c.script.as_str()))
-            .map(|c| c.script.clone())
-            .collect();
-        if !skipped.is_empty() {
-            report.interrupted = true;
-            report.not_applied.extend(skipped);
-            stop = true;
-        }
-        for outcome in results {
-            if outcome.result.is_ok() {
-                report.applied.push(outcome);
-            } else {
-                stop = true;
-                report.failed.push(outcome);
             }
         }
     }
@@ -217,28 +216,6 @@ async fn run_change(
             Ok(())
         }
     }
-}
-
-/// [`check_fingerprints`] for one script, with a single-script read.
-async fn check_script(
-    client: &Client,
-    changes: &ChangeSet,
-    change: &Change,
-) -> std::result::Result<(), String> {
-    let Some(planned) = changes.fingerprints.get(&change.script) else {
-        return Ok(());
-    };
-    let current = client.script_info(&change.script).await.map_err(|e| {
-        format!(
-            "cannot re-read `{}` before changing it, so nothing more was applied: {e}",
-            change.script
-        )
-    })?;
-    compare(
-        change,
-        planned.as_ref(),
-        current.as_ref().map(fingerprint_of).as_ref(),
-    )
 }
 
 fn fingerprint_of(s: &crate::cloudflare::types::ScriptInfo) -> Fingerprint {

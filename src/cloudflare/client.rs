@@ -403,29 +403,6 @@ impl Client {
             .await
     }
 
-    /// One script's list entry (etag, modified_on, migration tag, tags), read
-    /// from its service metadata (`default_environment.script`): one small
-    /// request instead of the whole list. `None` when it does not exist.
-    pub async fn script_info(&self, script: &str) -> Result<Option<ScriptInfo>, ApiError> {
-        #[derive(serde::Deserialize)]
-        struct Environment {
-            script: ScriptInfo,
-        }
-        #[derive(serde::Deserialize)]
-        struct Service {
-            default_environment: Environment,
-        }
-        let account = self.account_id().to_string();
-        match self
-            .get_result::<Service>(&["accounts", &account, "workers", "services", script], &[])
-            .await
-        {
-            Ok(service) => Ok(Some(service.default_environment.script)),
-            Err(e) if is_script_missing(&e) || e.has_code(codes::SERVICE_NOT_FOUND) => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-
     /// A script's bindings, compatibility settings and tags; `None` when the
     /// script does not exist (code 10007, or a 404 naming no other error).
     /// Any other failure is an error, never "absent".
