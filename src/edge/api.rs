@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 
 use super::rules::{self, ApiError, BAD_REQUEST, UploadKind};
 use super::runtime::{PendingChange, Runtime, Storage, Trials, generate_config, startup_closure};
-use super::state::{AccountState, StateDir, StoredModule};
+use super::state::{AccountState, Script, StateDir, StoredModule};
 use crate::cloudflare::types::{Binding, UploadMetadata, codes};
 
 /// Fault injection settings of `cfdo edge serve`.
@@ -321,6 +321,21 @@ fn check_account(state: &AccountState, account: &str) -> Result<(), ApiError> {
         ));
     }
     Ok(())
+}
+
+/// The script `name` of the account, or Cloudflare's "script not found" (10007).
+fn script_of<'a>(state: &'a AccountState, name: &str) -> Result<&'a Script, ApiError> {
+    state
+        .scripts
+        .get(name)
+        .ok_or_else(|| ApiError::script_not_found(name))
+}
+
+fn script_of_mut<'a>(state: &'a mut AccountState, name: &str) -> Result<&'a mut Script, ApiError> {
+    state
+        .scripts
+        .get_mut(name)
+        .ok_or_else(|| ApiError::script_not_found(name))
 }
 
 fn handlers(version: &super::state::Version) -> Vec<String> {
@@ -647,10 +662,7 @@ async fn get_script(
 ) -> ApiResult {
     let state = app.state.lock().await;
     check_account(&state, &account)?;
-    let entry = state
-        .scripts
-        .get(&script)
-        .ok_or_else(|| ApiError::script_not_found(&script))?;
+    let entry = script_of(&state, &script)?;
     let version = entry
         .current()
         .ok_or_else(|| ApiError::script_not_found(&script))?;
@@ -754,10 +766,7 @@ async fn upload(
         passed = Some(needs);
     };
     let next = accepted.state;
-    let entry = next
-        .scripts
-        .get(&script)
-        .ok_or_else(|| ApiError::script_not_found(&script))?;
+    let entry = script_of(&next, &script)?;
     let result = match kind {
         UploadKind::Script => {
             let mut info = script_info(&script, entry);
@@ -840,10 +849,7 @@ async fn get_settings(
 }
 
 fn settings_json(state: &AccountState, script: &str) -> Result<Value, ApiError> {
-    let entry = state
-        .scripts
-        .get(script)
-        .ok_or_else(|| ApiError::script_not_found(script))?;
+    let entry = script_of(&state, script)?;
     let version = entry.current();
     Ok(json!({
         "bindings": version.map(|v| public_bindings(state, script, &v.bindings)).unwrap_or_default(),
@@ -883,10 +889,7 @@ async fn patch_settings(
     let state = app.state.lock().await;
     check_account(&state, &account)?;
     let mut next = state.clone();
-    let entry = next
-        .scripts
-        .get_mut(&script)
-        .ok_or_else(|| ApiError::script_not_found(&script))?;
+    let entry = script_of_mut(&mut next, &script)?;
     if let Some(tags) = settings.get("tags")
         && !tags.is_null()
     {
@@ -959,10 +962,7 @@ async fn get_script_subdomain(
 ) -> ApiResult {
     let state = app.state.lock().await;
     check_account(&state, &account)?;
-    let entry = state
-        .scripts
-        .get(&script)
-        .ok_or_else(|| ApiError::script_not_found(&script))?;
+    let entry = script_of(&state, &script)?;
     Ok(ok(
         json!({"enabled": entry.subdomain_enabled, "previews_enabled": entry.previews_enabled}),
     ))
@@ -978,10 +978,7 @@ async fn post_script_subdomain(
     let mut state = app.state.lock().await;
     check_account(&state, &account)?;
     let mut next = state.clone();
-    let entry = next
-        .scripts
-        .get_mut(&script)
-        .ok_or_else(|| ApiError::script_not_found(&script))?;
+    let entry = script_of_mut(&mut next, &script)?;
     if let Some(enabled) = wanted.get("enabled").and_then(Value::as_bool) {
         entry.subdomain_enabled = enabled;
         entry.previews_enabled = enabled;
@@ -1078,10 +1075,7 @@ async fn list_versions(
 ) -> ApiResult {
     let state = app.state.lock().await;
     check_account(&state, &account)?;
-    let entry = state
-        .scripts
-        .get(&script)
-        .ok_or_else(|| ApiError::script_not_found(&script))?;
+    let entry = script_of(&state, &script)?;
     let items: Vec<Value> = entry
         .versions
         .iter()
@@ -1097,10 +1091,7 @@ async fn get_version(
 ) -> ApiResult {
     let state = app.state.lock().await;
     check_account(&state, &account)?;
-    let entry = state
-        .scripts
-        .get(&script)
-        .ok_or_else(|| ApiError::script_not_found(&script))?;
+    let entry = script_of(&state, &script)?;
     let found = entry
         .versions
         .iter()
@@ -1133,10 +1124,7 @@ async fn list_deployments(
 ) -> ApiResult {
     let state = app.state.lock().await;
     check_account(&state, &account)?;
-    let entry = state
-        .scripts
-        .get(&script)
-        .ok_or_else(|| ApiError::script_not_found(&script))?;
+    let entry = script_of(&state, &script)?;
     let items: Vec<Value> = entry
         .deployments
         .iter()
@@ -1177,10 +1165,7 @@ async fn post_deployment(
     let state = app.state.lock().await;
     check_account(&state, &account)?;
     let mut next = state.clone();
-    let entry = next
-        .scripts
-        .get_mut(&script)
-        .ok_or_else(|| ApiError::script_not_found(&script))?;
+    let entry = script_of_mut(&mut next, &script)?;
     if !entry.versions.iter().any(|v| v.id == chosen) {
         return Err(ApiError::new(
             404,
@@ -1219,10 +1204,7 @@ async fn list_secrets(
 ) -> ApiResult {
     let state = app.state.lock().await;
     check_account(&state, &account)?;
-    let entry = state
-        .scripts
-        .get(&script)
-        .ok_or_else(|| ApiError::script_not_found(&script))?;
+    let entry = script_of(&state, &script)?;
     let secrets: Vec<Value> = entry
         .current()
         .map(|v| v.bindings.as_slice())
