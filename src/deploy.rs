@@ -630,10 +630,14 @@ fn finish(
     report: &ApplyReport,
     manifest: Option<&Manifest>,
 ) -> Result<Outcome> {
+    // The time reported covers the wait until the edge serves the result.
+    let mut elapsed = report.elapsed;
     if conn.target == Target::Local && !report.applied.is_empty() {
         // Only a successful apply reports a wait that failed; a failed one reports its failure.
+        let waiting = std::time::Instant::now();
         let served =
             crate::edge::wait_until_served(&conn.edge, std::time::Duration::from_secs(120));
+        elapsed += waiting.elapsed();
         if report.succeeded() {
             served?;
         }
@@ -653,7 +657,7 @@ fn finish(
             "not_applied": report.not_applied,
             "interrupted": report.interrupted,
             "conflict": report.conflict,
-            "elapsed_ms": report.elapsed.as_millis() as u64,
+            "elapsed_ms": elapsed.as_millis() as u64,
             "requests": stats.requests,
             "retries": stats.retries,
             "waited_ms": waited.as_millis() as u64,
@@ -667,7 +671,7 @@ fn finish(
             report.applied.len(),
             report.failed.len(),
             report.not_applied.len(),
-            report.elapsed.as_secs_f64(),
+            elapsed.as_secs_f64(),
             stats.requests
         );
         if stats.retries > 0 {
