@@ -183,7 +183,7 @@ fn committed_schema_is_up_to_date() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 400, .. ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 400, failure_persistence: None, .. ProptestConfig::default() })]
 
     /// Arbitrary text never panics the parser.
     #[test]

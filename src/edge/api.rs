@@ -849,7 +849,7 @@ async fn get_settings(
 }
 
 fn settings_json(state: &AccountState, script: &str) -> Result<Value, ApiError> {
-    let entry = script_of(&state, script)?;
+    let entry = script_of(state, script)?;
     let version = entry.current();
     Ok(json!({
         "bindings": version.map(|v| public_bindings(state, script, &v.bindings)).unwrap_or_default(),
