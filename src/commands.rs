@@ -68,6 +68,12 @@ pub fn print_error(report: &miette::Report, json: bool) {
         crate::render::json_line(
             &serde_json::json!({"type": "diagnostic", "severity": "error", "diagnostic": diagnostic}),
         );
+    } else if let Some(errors) = report.downcast_ref::<manifest::diagnostic::ManifestErrors>() {
+        // Each problem on its own, then the count, as compilers close a failed build.
+        for problem in &errors.problems {
+            eprintln!("{:?}", miette::Report::new(problem.clone()));
+        }
+        eprintln!("{errors}");
     } else {
         eprintln!("{report:?}");
     }

@@ -54,7 +54,7 @@ fn connect(global: &GlobalArgs, edge: &EdgeLocation, manifest: &Manifest) -> Res
     let target = resolve_target(global);
     let mut config = match target {
         Target::Local => {
-            let edge_conn = crate::edge::ensure_running(edge)?;
+            let edge_conn = crate::edge::ensure_running(edge, global.quiet)?;
             ClientConfig::new(
                 edge_conn.api_base_url,
                 edge_conn.token,
@@ -183,7 +183,10 @@ fn reporting(global: &GlobalArgs) -> Reporting {
 fn show_plan(global: &GlobalArgs, changes: &ChangeSet) {
     if global.json {
         render::plan_json(changes);
-    } else if !global.quiet || changes.has_changes() {
+    } else if global.quiet {
+        print!("{}", render::plan_summary_text(changes, use_colour(global)));
+        let _ = std::io::stdout().flush();
+    } else {
         print!("{}", render::plan_text(changes, use_colour(global)));
         let _ = std::io::stdout().flush();
     }
@@ -262,10 +265,22 @@ fn check_saved_plan(
             "the saved plan no longer applies: {what}"
         ))
     };
-    if saved.stack != manifest.stack || saved.env != manifest.env {
+    if saved.stack != manifest.stack {
         return stale(format!(
             "it is for stack {} and this manifest is stack {}",
             saved.stack, manifest.stack
+        ));
+    }
+    if saved.env != manifest.env {
+        let name = |env: &Option<String>| match env {
+            Some(env) => format!("environment {env} (--env {env})"),
+            None => "no environment (no --env)".to_string(),
+        };
+        return Err(miette!(
+            help = "apply it with the --env it was planned with, or plan again for this one",
+            "the saved plan is for {} and this apply is for {}",
+            name(&saved.env),
+            name(&manifest.env)
         ));
     }
     if saved.api != conn.client.base_url() || saved.account_id != conn.client.account_id() {
@@ -666,12 +681,17 @@ fn finish(
             render::json_line(&serde_json::json!({"type": "output", "script": script, "url": url}));
         }
     } else {
+        let verb = if manifest.is_some() {
+            "applied"
+        } else {
+            "destroyed"
+        };
         let mut line = format!(
-            "{} applied, {} failed, {} not applied in {:.1}s ({} API requests",
+            "{} {verb}, {} failed, {} not {verb} in {} ({} API requests",
             report.applied.len(),
             report.failed.len(),
             report.not_applied.len(),
-            elapsed.as_secs_f64(),
+            render::duration(elapsed),
             stats.requests
         );
         if stats.retries > 0 {
@@ -684,7 +704,9 @@ fn finish(
             ));
         }
         line.push(')');
-        if !global.quiet || !report.succeeded() {
+        // The plan already said that nothing changes.
+        let attempted = !report.applied.is_empty() || !report.succeeded();
+        if attempted {
             eprintln!("{line}");
         }
         if !report.applied.is_empty() && !report.succeeded() {

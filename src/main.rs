@@ -17,6 +17,12 @@ fn main() -> ExitCode {
             };
         }
     };
+    if !matches!(
+        &cli.command,
+        cfdo::cli::Command::Edge(edge) if matches!(edge.command, cfdo::cli::EdgeCommand::Serve(_))
+    ) {
+        end_quietly_on_closed_pipe();
+    }
     cfdo::commands::init_diagnostics(&cli.global);
     let json = cli.global.json;
     match cfdo::commands::run(cli) {
@@ -25,5 +31,16 @@ fn main() -> ExitCode {
             cfdo::commands::print_error(&report, json);
             cfdo::commands::Outcome::Failure.exit_code()
         }
+    }
+}
+
+/// Output to a reader that went away (`cfdo plan | head`) ends cfdo at once and
+/// quietly, as it ends other command-line tools, instead of failing a print.
+/// The edge server keeps SIGPIPE ignored: its sockets and workerd's pipes report
+/// a closed peer as an error to handle.
+fn end_quietly_on_closed_pipe() {
+    // SAFETY: called before any thread starts; restores the default disposition.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }

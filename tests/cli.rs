@@ -52,3 +52,29 @@ fn a_token_in_the_environment_selects_the_cloudflare_target() {
         .stderr(contains("CLOUDFLARE_ACCOUNT_ID is not set"))
         .stderr(contains("not-a-real-token").not());
 }
+
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    use std::io::Read;
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cfdo"))
+        .args(["completions", "bash"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start cfdo");
+    // The reader goes away before cfdo writes, as `cfdo … | head -1` does.
+    drop(child.stdout.take());
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr)
+        .expect("read stderr");
+    let status = child.wait().expect("wait for cfdo");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(stderr, "");
+    assert_eq!(status.signal(), Some(libc::SIGPIPE), "{status:?}");
+}

@@ -296,7 +296,7 @@ fn the_library_api_reaches_a_running_edge() {
         state_dir: Some(edge.state_dir().to_path_buf()),
         port: None,
     };
-    let conn = cfdo::edge::ensure_running(&location).unwrap();
+    let conn = cfdo::edge::ensure_running(&location, true).unwrap();
     assert_eq!(conn.api_base_url, edge.api);
     assert_eq!(conn.token, edge.token);
     assert_eq!(conn.account_id, edge.account);
@@ -396,7 +396,7 @@ fn the_connection_never_shows_its_token() {
         state_dir: Some(edge.state_dir().to_path_buf()),
         port: None,
     };
-    let conn = cfdo::edge::ensure_running(&location).unwrap();
+    let conn = cfdo::edge::ensure_running(&location, true).unwrap();
     let shown = format!("{conn:?}");
     assert!(!shown.contains(&edge.token), "{shown}");
     assert!(shown.contains(&edge.api), "{shown}");

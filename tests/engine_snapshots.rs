@@ -72,8 +72,8 @@ fn redacted(p: &Project, check: impl FnOnce()) {
     settings.add_filter(r"127\.0\.0\.1:\d+", "127.0.0.1:[port]");
     settings.add_filter(r"\b[0-9a-f]{32}\b", "[namespace-id]");
     settings.add_filter(r"\b[0-9a-f]{12,64}\b", "[hash]");
-    settings.add_filter(r"\(\d+\.\ds\)", "([time])");
-    settings.add_filter(r" in \d+\.\ds ", " in [time] ");
+    settings.add_filter(r"\((\d+ ms|\d+\.\ds)\)", "([time])");
+    settings.add_filter(r" in (\d+ ms|\d+\.\ds) ", " in [time] ");
     settings.add_filter(r#""(elapsed_ms|waited_ms)":\d+"#, r#""$1":"[ms]""#);
     settings.bind(check);
 }

@@ -211,3 +211,64 @@ fn apply_without_terminal_or_yes_refuses() {
     );
     assert_eq!(p.script_names(), ["wf-client", "wf-host"]);
 }
+
+#[test]
+fn saved_plan_for_another_environment_names_both() {
+    let p = Project::new();
+    stack(&p, "first");
+    let text = std::fs::read_to_string(p.path("cfdo.toml")).expect("manifest");
+    p.write("cfdo.toml", &format!("{text}\n[env.staging]\n"));
+    p.cfdo(&["--env", "staging", "plan", "--out", "plan.json"])
+        .expect_code(0);
+    let apply = p.cfdo(&["apply", "plan.json", "--yes"]);
+    apply.expect_code(1);
+    let err = apply.err();
+    assert!(
+        err.contains(
+            "the saved plan is for environment staging (--env staging) and this apply is for no environment (no --env)"
+        ),
+        "{err}"
+    );
+    assert!(p.script_names().is_empty(), "nothing was applied");
+}
+
+#[test]
+fn quiet_plan_and_apply_print_only_their_result() {
+    let p = Project::new();
+    stack(&p, "first");
+    let plan = p.cfdo(&["-q", "plan"]);
+    plan.expect_code(0);
+    assert_eq!(plan.stdout, "Plan: 2 to add, 0 to change, 0 to destroy.\n");
+    assert_eq!(plan.stderr, "");
+
+    let apply = p.cfdo(&["-q", "apply", "--yes"]);
+    apply.expect_code(0);
+    assert!(
+        apply
+            .stdout
+            .starts_with("Plan: 2 to add, 0 to change, 0 to destroy.\n"),
+        "{}",
+        apply.stdout
+    );
+    assert!(
+        !apply.stdout.contains("will be created"),
+        "{}",
+        apply.stdout
+    );
+    assert!(apply.stdout.contains("url wf-client: http://127.0.0.1:"));
+    assert!(
+        apply
+            .stderr
+            .starts_with("2 applied, 0 failed, 0 not applied in "),
+        "{}",
+        apply.stderr
+    );
+    assert_eq!(apply.stderr.lines().count(), 1, "{}", apply.stderr);
+
+    let again = p.cfdo(&["-q", "plan"]);
+    again.expect_code(0);
+    assert_eq!(
+        again.stdout,
+        "No changes. The account matches the manifest.\n"
+    );
+}

@@ -275,7 +275,7 @@ fn compare(
         ),
     };
     Err(format!(
-        "script `{}` changed in the account since the plan (planned: {}, now: {}); another deploy or a person changed it: run `cfdo plan` again and apply the new plan",
+        "script `{}` changed in the account since the plan (planned: {}, now: {}): another deploy or a person changed it",
         change.script,
         describe(planned),
         describe(current)
@@ -327,11 +327,11 @@ fn event(
     };
     let line = match &outcome.result {
         Ok(d) => format!(
-            "  {} {} {} ({:.1}s)",
+            "  {} {} {} ({})",
             paint(Style::Green, "ok", reporting.colour),
             change.script,
             change.action.past_tense(),
-            d.as_secs_f64()
+            crate::render::duration(*d)
         ),
         Err(e) => format!(
             "  {} {}: {e}",

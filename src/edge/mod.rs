@@ -58,12 +58,22 @@ impl std::fmt::Debug for EdgeConnection {
 }
 
 /// Starts the edge in the background when it is not running (as `cfdo edge
-/// start` does) and returns how to reach it.
-pub fn ensure_running(location: &EdgeLocation) -> Result<EdgeConnection> {
+/// start` does, saying so on stderr unless `quiet`) and returns how to reach it.
+pub fn ensure_running(location: &EdgeLocation, quiet: bool) -> Result<EdgeConnection> {
     let dir = state_dir(location)?;
     let info = match running(&dir) {
         Some(info) => info,
-        None => start_background(location, &dir, &ServeOptions::default())?,
+        None => {
+            let info = start_background(location, &dir, &ServeOptions::default())?;
+            if !quiet {
+                eprintln!(
+                    "cfdo: started the local edge in the background (API {}, state in {}); `cfdo edge stop` stops it",
+                    api_url(info.api_port),
+                    dir.root.display()
+                );
+            }
+            info
+        }
     };
     connection(&dir, &info)
 }
@@ -440,7 +450,7 @@ fn print_status(dir: &StateDir, info: &ServerInfo, global: &GlobalArgs, what: &s
     );
     println!("API:     {}", api_url(info.api_port));
     if workers.is_empty() {
-        println!("Workers: none deployed yet; each is served at http://127.0.0.1:<its port>");
+        println!("Workers: none deployed; each is served at http://127.0.0.1:<its port>");
     } else {
         println!("Workers:");
         let width = workers.keys().map(String::len).max().unwrap_or(0);

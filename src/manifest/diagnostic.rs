@@ -39,7 +39,7 @@ pub struct ManifestErrors {
 }
 
 /// A problem rendered against its source text.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ProblemReport {
     source: Arc<NamedSource<String>>,
     pub problem: Problem,
@@ -100,7 +100,12 @@ impl Diagnostic for ProblemReport {
         Some(self.source.as_ref())
     }
 
+    /// No label (and so no source excerpt) for a problem that is about the
+    /// command line rather than a place in the file.
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        if self.problem.label.is_empty() {
+            return None;
+        }
         let span = &self.problem.span;
         Some(Box::new(std::iter::once(
             LabeledSpan::new_primary_with_span(

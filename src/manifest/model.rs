@@ -294,6 +294,14 @@ impl<'a> Builder<'a> {
         out
     }
 
+    /// Expands like `expand`, but `None` when that found a problem (an unset or
+    /// invalid variable), so a check of the value does not report it again.
+    fn expand_checked(&mut self, value: &Spanned<String>) -> Option<String> {
+        let before = self.problems.len();
+        let out = self.expand(value);
+        (self.problems.len() == before).then_some(out)
+    }
+
     fn expand_opt(&mut self, value: &Option<Spanned<String>>) -> Option<String> {
         value.as_ref().map(|v| self.expand(v))
     }
@@ -356,9 +364,11 @@ impl<'a> Builder<'a> {
                     };
                     self.problem(
                         Problem::new(
-                            format!("environment `{name}` is not defined"),
+                            format!(
+                                "environment `{name}` (from --env) is not defined in this manifest"
+                            ),
                             0..0,
-                            "--env names no [env] section",
+                            "",
                         )
                         .help(help),
                     );
@@ -442,14 +452,22 @@ impl<'a> Builder<'a> {
                 .and_then(|e| e.workers.iter().find(|(k, _)| k.get_ref() == &key_str))
                 .map(|(_, o)| o.get_ref());
 
+            // `None`: the name uses a variable that is not set (already reported).
             let (script, script_span) = match overlay.and_then(|o| o.name.as_ref()) {
-                Some(name) => (self.expand(name), name.span()),
+                Some(name) => (self.expand_checked(name), name.span()),
                 None => match &w.name {
-                    Some(name) => (format!("{}{suffix}", self.expand(name)), name.span()),
-                    None => (format!("{key_str}{suffix}"), key.span()),
+                    Some(name) => (
+                        self.expand_checked(name).map(|n| format!("{n}{suffix}")),
+                        name.span(),
+                    ),
+                    None => (Some(format!("{key_str}{suffix}")), key.span()),
                 },
             };
-            if !valid_script_name(&script) {
+            let script_known = script.is_some();
+            let script = script.unwrap_or_default();
+            if !script_known {
+                // Reported as the unset variable; the name itself is unknown.
+            } else if !valid_script_name(&script) {
                 self.problem(
                     Problem::new(format!("`{script}` is not a valid script name"), script_span.clone(), "invalid script name")
                         .help("script names use lowercase letters, digits and dashes, at most 63 characters; set `name = \"...\"` on the worker"),
@@ -604,8 +622,9 @@ impl<'a> Builder<'a> {
                     Some(ScriptRef::Worker(w.clone()))
                 }
                 (None, Some(script)) => {
-                    let s = self.expand(script);
-                    if !valid_script_name(&s) {
+                    let expanded = self.expand_checked(script);
+                    let s = expanded.clone().unwrap_or_default();
+                    if expanded.is_some() && !valid_script_name(&s) {
                         self.problem(
                             Problem::new(format!("`{s}` is not a valid script name"), script.span(), "invalid script name")
                                 .help("script names use lowercase letters, digits and dashes, at most 63 characters"),

@@ -20,6 +20,15 @@ pub fn json_line(event: &serde_json::Value) {
     let _ = out.flush();
 }
 
+/// A duration as people read it: `420 ms` under a second, `3.2s` above.
+pub fn duration(d: std::time::Duration) -> String {
+    if d < std::time::Duration::from_secs(1) {
+        format!("{} ms", d.as_millis())
+    } else {
+        format!("{:.1}s", d.as_secs_f64())
+    }
+}
+
 /// ANSI styles used by the human renderer.
 #[derive(Debug, Clone, Copy)]
 pub enum Style {
@@ -189,8 +198,15 @@ pub fn plan_text(changes: &ChangeSet, colour: bool) -> String {
             )
         ));
     }
-    let s = changes.summary();
     out.push('\n');
+    out.push_str(&plan_summary_text(changes, colour));
+    out
+}
+
+/// The plan's closing lines: the counts (or that nothing changes) and any data loss.
+pub fn plan_summary_text(changes: &ChangeSet, colour: bool) -> String {
+    let mut out = String::new();
+    let s = changes.summary();
     if changes.has_changes() {
         out.push_str(&format!(
             "Plan: {} to add, {} to change, {} to destroy.\n",
@@ -207,7 +223,7 @@ pub fn plan_text(changes: &ChangeSet, colour: bool) -> String {
     if s.data_loss && !changes.destroy {
         out.push_str(&paint(
             Style::RedBold,
-            "This plan destroys stored Durable Object data; apply refuses it without --allow-data-loss.\n",
+            "This plan destroys stored Durable Object data: apply goes ahead only with --allow-data-loss.\n",
             colour,
         ));
     }
