@@ -208,9 +208,8 @@ proptest! {
 
 #[test]
 fn readme_shows_the_shared_counter_manifest_as_committed() {
-    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
-    let manifest =
-        std::fs::read_to_string(repo().join("manifests/shared-counter/cfdo.toml")).unwrap();
+    let readme = std::fs::read_to_string(repo("README.md")).unwrap();
+    let manifest = std::fs::read_to_string(repo("manifests/shared-counter/cfdo.toml")).unwrap();
     assert!(
         readme.contains(&format!("```toml\n{manifest}```")),
         "README's manifest section differs from manifests/shared-counter/cfdo.toml"
