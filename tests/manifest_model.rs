@@ -161,7 +161,7 @@ fn unknown_environment_is_an_error() {
         .collect();
     assert_eq!(
         messages,
-        vec!["environment `prod` is not defined".to_string()]
+        vec!["environment `prod` (from --env) is not defined in this manifest".to_string()]
     );
 }
 
