@@ -215,3 +215,30 @@ fn readme_shows_the_shared_counter_manifest_as_committed() {
         "README's manifest section differs from manifests/shared-counter/cfdo.toml"
     );
 }
+
+#[test]
+fn a_doubled_dollar_keeps_a_literal_variable_reference() {
+    let text = r#"[stack]
+name = "lit"
+compatibility_date = "2026-11-01"
+
+[workers.api]
+main = "a.ts"
+bindings = { SHELL = { text = "echo $${HOME} costs $$5 and ${" } }
+"#;
+    // `${` left open is an error; with `$${` only, the value is kept as written.
+    assert!(parse(text, None).is_err());
+    let text = text.replace(" and ${", "");
+    let m = parse(&text, None).expect("valid without any variable set");
+    let shell = m
+        .worker("api")
+        .unwrap()
+        .bindings
+        .iter()
+        .find(|b| b.name == "SHELL")
+        .unwrap();
+    assert_eq!(
+        shell.kind,
+        BindingKind::Text("echo ${HOME} costs $$5".into())
+    );
+}

@@ -254,12 +254,20 @@ impl<'a> Builder<'a> {
         self.problems.push(problem);
     }
 
-    /// Expands `${VAR}` in a string value; an unset variable is a problem naming it.
+    /// Expands `${VAR}` in a string value (`$${` is a literal `${`); an unset
+    /// variable is a problem naming it.
     fn expand(&mut self, value: &Spanned<String>) -> String {
         let text = value.get_ref();
         let mut out = String::with_capacity(text.len());
         let mut rest = text.as_str();
         while let Some(start) = rest.find("${") {
+            // `$${` is a literal `${`.
+            if rest[..start].ends_with('$') {
+                out.push_str(&rest[..start - 1]);
+                out.push_str("${");
+                rest = &rest[start + 2..];
+                continue;
+            }
             out.push_str(&rest[..start]);
             let after = &rest[start + 2..];
             let Some(end) = after.find('}') else {
