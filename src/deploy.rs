@@ -62,13 +62,16 @@ fn connect(global: &GlobalArgs, edge: &EdgeLocation, manifest: &Manifest) -> Res
             )
         }
         Target::Cloudflare => {
+            // The manifest's account (its environment's, else the stack's)
+            // names where the stack lives; CLOUDFLARE_ACCOUNT_ID only fills in
+            // when the manifest names none.
             let account = manifest.account_id.clone();
             ClientConfig::from_lookup(|name| {
-                let from_env = std::env::var(name).ok().filter(|v| !v.is_empty());
+                let from_env = || std::env::var(name).ok().filter(|v| !v.is_empty());
                 if name == "CLOUDFLARE_ACCOUNT_ID" {
-                    from_env.or_else(|| account.clone())
+                    account.clone().or_else(from_env)
                 } else {
-                    from_env
+                    from_env()
                 }
             })?
         }

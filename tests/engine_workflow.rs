@@ -272,3 +272,53 @@ fn quiet_plan_and_apply_print_only_their_result() {
         "No changes. The account matches the manifest.\n"
     );
 }
+
+#[test]
+fn the_manifests_account_wins_over_cloudflare_account_id() {
+    let p = Project::new();
+    stack(&p, "first");
+    p.start_edge(&[]);
+    let api = p.api();
+    let text = std::fs::read_to_string(p.path("cfdo.toml")).expect("manifest");
+    let text = text.replacen(
+        "[stack]\n",
+        &format!("[stack]\naccount_id = \"{}\"\n", api.account),
+        1,
+    );
+    p.write(
+        "cfdo.toml",
+        &format!("{text}\n[env.elsewhere]\naccount_id = \"0123456789abcdef0123456789abcdef\"\n"),
+    );
+    let run = |env: &[&str]| {
+        let out = p
+            .command()
+            .args(["--target", "cloudflare"])
+            .args(env)
+            .args(["plan", "--detailed-exitcode"])
+            .env("CLOUDFLARE_API_BASE_URL", &api.base)
+            .env("CLOUDFLARE_API_TOKEN", &api.token)
+            .env("CLOUDFLARE_ACCOUNT_ID", "ffffffffffffffffffffffffffffffff")
+            .write_stdin("")
+            .output()
+            .expect("run cfdo");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).to_string()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    // The stack's account_id is the edge's: the plan reads it, not the
+    // variable's account.
+    let (code, output) = run(&[]);
+    assert_eq!(code, Some(2), "{output}");
+    assert!(output.contains("Plan: 2 to add"), "{output}");
+    // An environment's account_id overrides the stack's, and the variable's
+    // account is not tried instead.
+    let (code, output) = run(&["--env", "elsewhere"]);
+    assert_eq!(code, Some(1), "{output}");
+    assert!(
+        output.contains("0123456789abcdef0123456789abcdef"),
+        "the error names the environment's account: {output}"
+    );
+    assert!(!output.contains("ffffffffffffffffffffffffffffffff"), "{output}");
+}
