@@ -129,8 +129,11 @@ fn a_burst_of_uploads_gets_one_verdict_each_and_every_good_script_is_served() {
 }
 
 #[test]
-fn a_deferred_upload_is_answered_before_it_is_served_and_health_tells_when_it_is() {
+fn a_deferred_upload_asks_for_a_new_generation_and_a_plain_one_is_served_when_answered() {
     let edge = Edge::start();
+    let generation =
+        |h: &Value, field: &str| h[field].as_u64().unwrap_or_else(|| panic!("{field}: {h}"));
+    let before = generation(&health(&edge), "wanted_generation");
     let (status, body) = upload(
         &edge,
         "later",
@@ -138,8 +141,26 @@ fn a_deferred_upload_is_answered_before_it_is_served_and_health_tells_when_it_is
         true,
     );
     assert_eq!(status, 200, "{body}");
-    let h = health(&edge);
-    assert!(h["wanted_generation"].as_u64().expect("wanted") >= 1, "{h}");
+    let after = health(&edge);
+    assert!(
+        generation(&after, "wanted_generation") > before,
+        "the deferred change asks for a generation after {before}: {after}"
+    );
     wait_served(&edge);
     assert_eq!(edge.call("later", "/"), (200, "later".to_string()));
+
+    // Without the header the answer waits until workerd serves the change.
+    let (status, body) = upload(
+        &edge,
+        "now",
+        "export default { fetch() { return new Response(\"now\"); } };",
+        false,
+    );
+    assert_eq!(status, 200, "{body}");
+    let h = health(&edge);
+    assert!(
+        generation(&h, "served_generation") >= generation(&h, "wanted_generation"),
+        "served when answered: {h}"
+    );
+    assert_eq!(edge.call("now", "/"), (200, "now".to_string()));
 }

@@ -320,5 +320,8 @@ fn the_manifests_account_wins_over_cloudflare_account_id() {
         output.contains("0123456789abcdef0123456789abcdef"),
         "the error names the environment's account: {output}"
     );
-    assert!(!output.contains("ffffffffffffffffffffffffffffffff"), "{output}");
+    assert!(
+        !output.contains("ffffffffffffffffffffffffffffffff"),
+        "{output}"
+    );
 }
