@@ -127,21 +127,60 @@ fn config_hash(
     hex::encode(&hasher.finalize()[..8])
 }
 
-/// A fingerprint of secret values that does not reveal them: a salted hash, shortened.
+/// A fingerprint of secret values that does not reveal them. It is published
+/// in a script tag and written into saved plans, so each value is first
+/// stretched with Argon2id (salted with the stack's name): checking a guess
+/// against a fingerprint costs a full Argon2id evaluation.
 pub fn secrets_fingerprint(stack: &str, secrets: &BTreeMap<String, String>) -> Option<String> {
     if secrets.is_empty() {
         return None;
     }
     let mut hasher = Sha256::new();
-    hasher.update(b"cfdo secrets v1\0");
+    hasher.update(b"cfdo secrets v2\0");
     hasher.update(stack.as_bytes());
     for (name, value) in secrets {
         hasher.update([0]);
         hasher.update(name.as_bytes());
         hasher.update([1]);
-        hasher.update(value.as_bytes());
+        hasher.update(stretched_secret(stack, value));
     }
     Some(hex::encode(&hasher.finalize()[..8]))
+}
+
+/// Argon2id of one secret value, salted with the stack's name. Stacks bind
+/// the same secret in many workers, so each distinct value is stretched once
+/// per process.
+fn stretched_secret(stack: &str, value: &str) -> [u8; 32] {
+    use std::sync::{Mutex, OnceLock};
+    static STRETCHED: OnceLock<Mutex<BTreeMap<[u8; 32], [u8; 32]>>> = OnceLock::new();
+    // The cache's key is itself a hash, so no value is kept in memory longer than needed.
+    let key: [u8; 32] = Sha256::new()
+        .chain_update(stack.as_bytes())
+        .chain_update([0])
+        .chain_update(value.as_bytes())
+        .finalize()
+        .into();
+    let cache = STRETCHED.get_or_init(|| Mutex::new(BTreeMap::new()));
+    if let Some(done) = cache.lock().ok().and_then(|c| c.get(&key).copied()) {
+        return done;
+    }
+    let salt: [u8; 32] = Sha256::new()
+        .chain_update(b"cfdo secret salt\0")
+        .chain_update(stack.as_bytes())
+        .finalize()
+        .into();
+    // 19 MiB, two passes: the interactive-login strength OWASP recommends.
+    let params = argon2::Params::new(19 * 1024, 2, 1, Some(32))
+        .expect("constant Argon2 parameters are valid");
+    let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+    let mut out = [0u8; 32];
+    argon
+        .hash_password_into(value.as_bytes(), &salt, &mut out)
+        .expect("Argon2id accepts any password and a 32-byte salt");
+    if let Ok(mut c) = cache.lock() {
+        c.insert(key, out);
+    }
+    out
 }
 
 /// The owner a stack tags its scripts with: the stack's name, and the environment when
@@ -758,4 +797,32 @@ pub fn plan_destroy(
         BTreeMap::new(),
         BTreeMap::new(),
     ))
+}
+
+#[cfg(test)]
+mod secret_tests {
+    use super::secrets_fingerprint;
+    use std::collections::BTreeMap;
+
+    fn secrets(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn a_fingerprint_changes_with_each_value_name_and_stack() {
+        let one = secrets(&[("API_KEY", "hunter2"), ("DB", "pw")]);
+        let fp = secrets_fingerprint("shop", &one).expect("a fingerprint");
+        assert_eq!(fp.len(), 16);
+        assert!(fp.chars().all(|c| c.is_ascii_hexdigit()), "{fp}");
+        assert_eq!(secrets_fingerprint("shop", &one).as_ref(), Some(&fp));
+        let changed = secrets(&[("API_KEY", "hunter3"), ("DB", "pw")]);
+        assert_ne!(secrets_fingerprint("shop", &changed).as_ref(), Some(&fp));
+        let renamed = secrets(&[("API_TOKEN", "hunter2"), ("DB", "pw")]);
+        assert_ne!(secrets_fingerprint("shop", &renamed).as_ref(), Some(&fp));
+        assert_ne!(secrets_fingerprint("blog", &one).as_ref(), Some(&fp));
+        assert_eq!(secrets_fingerprint("shop", &BTreeMap::new()), None);
+    }
 }
