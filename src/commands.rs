@@ -19,15 +19,22 @@ pub enum Outcome {
     /// A plan with changes under `--detailed-exitcode`.
     ChangesPresent,
     Failure,
+    /// A second Ctrl-C during `apply` or `destroy`: quit without waiting.
+    Interrupted,
 }
 
 impl Outcome {
-    pub fn exit_code(self) -> ExitCode {
+    pub fn code(self) -> u8 {
         match self {
-            Outcome::Success => ExitCode::SUCCESS,
-            Outcome::Failure => ExitCode::from(1),
-            Outcome::ChangesPresent => ExitCode::from(2),
+            Outcome::Success => 0,
+            Outcome::Failure => 1,
+            Outcome::ChangesPresent => 2,
+            Outcome::Interrupted => 130,
         }
+    }
+
+    pub fn exit_code(self) -> ExitCode {
+        ExitCode::from(self.code())
     }
 }
 

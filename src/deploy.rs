@@ -187,11 +187,9 @@ fn show_plan(global: &GlobalArgs, changes: &ChangeSet) {
     if global.json {
         render::plan_json(changes);
     } else if global.quiet {
-        print!("{}", render::plan_summary_text(changes, use_colour(global)));
-        let _ = std::io::stdout().flush();
+        render::print_out(&render::plan_summary_text(changes, use_colour(global)));
     } else {
-        print!("{}", render::plan_text(changes, use_colour(global)));
-        let _ = std::io::stdout().flush();
+        render::print_out(&render::plan_text(changes, use_colour(global)));
     }
 }
 
@@ -425,7 +423,7 @@ fn interrupt_flag(rt: &tokio::runtime::Runtime) -> Arc<AtomicBool> {
                 eprintln!(
                     "cfdo: interrupted again; quitting without waiting for requests in flight: run `cfdo plan` to see what they changed"
                 );
-                std::process::exit(130);
+                std::process::exit(Outcome::Interrupted.code().into());
             }
         }
     });
@@ -720,7 +718,10 @@ fn finish(
             eprintln!("not applied: {}", report.not_applied.join(", "));
         }
         for (script, url) in &urls {
-            println!("{} {script}: {url}", paint(Style::Bold, "url", colour));
+            render::print_out(&format!(
+                "{} {script}: {url}\n",
+                paint(Style::Bold, "url", colour)
+            ));
         }
     }
     if report.succeeded() {

@@ -17,10 +17,16 @@ fn main() -> ExitCode {
             };
         }
     };
-    if !matches!(
+    // Commands that change something finish their work when their reader goes
+    // away; the edge server handles closed sockets and pipes itself.
+    let changes_something = matches!(
+        &cli.command,
+        cfdo::cli::Command::Apply(_) | cfdo::cli::Command::Destroy(_)
+    ) || matches!(
         &cli.command,
         cfdo::cli::Command::Edge(edge) if matches!(edge.command, cfdo::cli::EdgeCommand::Serve(_))
-    ) {
+    );
+    if !changes_something {
         end_quietly_on_closed_pipe();
     }
     cfdo::commands::init_diagnostics(&cli.global);
@@ -36,8 +42,9 @@ fn main() -> ExitCode {
 
 /// Output to a reader that went away (`cfdo plan | head`) ends cfdo at once and
 /// quietly, as it ends other command-line tools, instead of failing a print.
-/// The edge server keeps SIGPIPE ignored: its sockets and workerd's pipes report
-/// a closed peer as an error to handle.
+/// `apply`, `destroy` and the edge server keep SIGPIPE ignored: they write
+/// through `render::print_out`, which ignores a closed reader, and their
+/// sockets and workerd's pipes report a closed peer as an error to handle.
 fn end_quietly_on_closed_pipe() {
     // SAFETY: called before any thread starts; restores the default disposition.
     unsafe {

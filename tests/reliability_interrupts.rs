@@ -241,3 +241,22 @@ fn answers_lost_after_the_edge_acted_are_not_applied_twice() {
     );
     assert_eq!(versions, (2, 2), "an upload was applied twice");
 }
+
+#[test]
+fn apply_and_destroy_finish_when_their_output_is_no_longer_read() {
+    let edge = Edge::start(&[]);
+    let stack = Stack::new("unread", 2, 2);
+    let manifest = stack.manifest();
+    // The reader is gone before cfdo writes its first line (`cfdo apply | head -0`).
+    let unread = |args: &[&str]| {
+        let mut child = edge.spawn(args, &manifest);
+        drop(child.stdout.take());
+        let out = child.wait_with_output().expect("wait for cfdo");
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", text(&out));
+    };
+    unread(&["apply", "--yes"]);
+    assert_eq!(edge.scripts().len(), 4, "{:?}", edge.scripts());
+    assert_eq!(edge.count("c0", "/increment"), 1);
+    unread(&["--json", "destroy", "--yes"]);
+    assert!(edge.scripts().is_empty(), "{:?}", edge.scripts());
+}

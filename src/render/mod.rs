@@ -20,6 +20,15 @@ pub fn json_line(event: &serde_json::Value) {
     let _ = out.flush();
 }
 
+/// Prints text on stdout. A reader that went away is not an error: `apply`
+/// and `destroy` go on changing the account (and finish their work) when
+/// their output is no longer read.
+pub fn print_out(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
+}
+
 /// A duration as people read it: `420 ms` under a second, `3.2s` above.
 pub fn duration(d: std::time::Duration) -> String {
     if d < std::time::Duration::from_secs(1) {
