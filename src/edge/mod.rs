@@ -83,33 +83,52 @@ pub fn ensure_running(location: &EdgeLocation, quiet: bool) -> Result<EdgeConnec
 pub fn wait_until_served(location: &EdgeLocation, timeout: Duration) -> Result<()> {
     let dir = state_dir(location)?;
     let info = running(&dir).ok_or_else(|| not_running(&dir))?;
-    let generations = || -> Option<(u64, u64)> {
-        let body = http_get(info.api_port, "/cfdo/health")?;
-        let value: serde_json::Value = serde_json::from_str(&body).ok()?;
+    // `Err`: the edge did not answer; `Ok(None)`: it answered without
+    // generations (an edge that serves before it answers).
+    let generations = || -> std::result::Result<Option<(u64, u64)>, ()> {
+        let body = http_get(info.api_port, "/cfdo/health").ok_or(())?;
+        let value: serde_json::Value = serde_json::from_str(&body).map_err(|_| ())?;
         let health = value.get("result").unwrap_or(&value);
-        Some((
-            health.get("wanted_generation")?.as_u64()?,
-            health.get("served_generation")?.as_u64()?,
-        ))
-    };
-    let Some((wanted, _)) = generations() else {
-        // An edge that does not report generations serves before it answers.
-        return Ok(());
+        Ok(health
+            .get("wanted_generation")
+            .and_then(serde_json::Value::as_u64)
+            .zip(
+                health
+                    .get("served_generation")
+                    .and_then(serde_json::Value::as_u64),
+            ))
     };
     let deadline = Instant::now() + timeout;
+    let mut wanted = None;
     loop {
         match generations() {
-            Some((_, served)) if served >= wanted => return Ok(()),
-            None => return Ok(()),
-            Some(_) if Instant::now() > deadline => {
+            Ok(None) => return Ok(()),
+            Ok(Some((now_wanted, served))) => {
+                // The changes to wait for are those accepted before the first answer.
+                let wanted = *wanted.get_or_insert(now_wanted);
+                if served >= wanted {
+                    return Ok(());
+                }
+                if Instant::now() > deadline {
+                    return Err(miette!(
+                        help = format!("see the edge log {}", dir.log_file().display()),
+                        "the edge accepted the changes but workerd does not serve them after {} seconds",
+                        timeout.as_secs()
+                    ));
+                }
+            }
+            Err(()) if Instant::now() > deadline || running(&dir).is_none() => {
                 return Err(miette!(
-                    help = format!("see the edge log {}", dir.log_file().display()),
-                    "the edge accepted the changes but workerd does not serve them after {} seconds",
-                    timeout.as_secs()
+                    help = format!(
+                        "see the edge log {}; `cfdo edge status` tells whether it runs",
+                        dir.log_file().display()
+                    ),
+                    "the edge accepted the changes but stopped answering before it served them"
                 ));
             }
-            Some(_) => std::thread::sleep(Duration::from_millis(20)),
+            Err(()) => {}
         }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
