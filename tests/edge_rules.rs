@@ -297,6 +297,55 @@ fn a_compatibility_date_newer_than_workerd_is_refused_naming_both_dates() {
 }
 
 #[test]
+fn the_newest_date_is_the_date_of_the_workerd_the_edge_runs() {
+    // A workerd other than the pinned one (CFDO_WORKERD, or one on PATH)
+    // accepts dates up to its own build date, as it says with --version.
+    let pinned = Edge::start();
+    let (status, body) = pinned.upload(
+        "hello",
+        json!({"main_module": "index.js", "compatibility_date": "2026-01-01", "bindings": []}),
+        &[("index.js", &fixture("hello.js"))],
+    );
+    assert_eq!(status, 200, "{body}");
+    let real = pinned.workerd_binary();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let older = dir.path().join("workerd");
+    std::fs::write(
+        &older,
+        format!(
+            "#!/bin/sh\nif [ \"$1\" = --version ]; then echo 'workerd 2026-01-20'; exit 0; fi\nexec '{}' \"$@\"\n",
+            real.display()
+        ),
+    )
+    .expect("write wrapper");
+    std::fs::set_permissions(&older, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod wrapper");
+    let edge = Edge::start_in_env(
+        &[],
+        &[("CFDO_WORKERD", older.to_str().expect("utf-8 path"))],
+    );
+    let upload = |date: &str| {
+        edge.upload(
+            "hello",
+            json!({"main_module": "index.js", "compatibility_date": date, "bindings": []}),
+            &[("index.js", &fixture("hello.js"))],
+        )
+    };
+    let (status, body) = upload("2026-02-01");
+    assert_eq!((status, code(&body)), (400, 10021), "{body}");
+    assert!(
+        message(&body).contains("2026-02-01 is newer than 2026-01-20"),
+        "{body}"
+    );
+    let (status, body) = upload("2026-01-20");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        edge.call("hello", "/"),
+        (200, "hello from the edge".to_string())
+    );
+}
+
+#[test]
 fn deleting_a_referenced_script_needs_force() {
     let edge = Edge::start();
     host_with(&edge, "host", "Room");

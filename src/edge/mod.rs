@@ -546,18 +546,29 @@ fn stop(location: &EdgeLocation, global: &GlobalArgs) -> Result<Outcome> {
     Ok(Outcome::Success)
 }
 
-/// The newest compatibility date the pinned workerd accepts (from its version, 1.YYYYMMDD.N).
-fn newest_compatibility_date() -> String {
-    let digits = crate::tools::WORKERD
-        .version
-        .split('.')
-        .nth(1)
-        .unwrap_or("20240101");
-    if digits.len() == 8 {
+/// The newest compatibility date `workerd` accepts: its build date, as
+/// `workerd --version` prints it (`workerd 2026-11-23`). A binary that does
+/// not say is taken to be the pinned version (1.YYYYMMDD.N).
+fn newest_compatibility_date(workerd: &std::path::Path) -> String {
+    let said = std::process::Command::new(workerd)
+        .arg("--version")
+        .output()
+        .ok()
+        .and_then(|out| {
+            let text = String::from_utf8_lossy(&out.stdout).to_string();
+            text.split_whitespace()
+                .find(|w| rules::is_date(w))
+                .map(str::to_string)
+        });
+    said.unwrap_or_else(|| {
+        let digits = crate::tools::WORKERD
+            .version
+            .split('.')
+            .nth(1)
+            .filter(|d| d.len() == 8)
+            .unwrap_or("20240101");
         format!("{}-{}-{}", &digits[0..4], &digits[4..6], &digits[6..8])
-    } else {
-        "2024-01-01".to_string()
-    }
+    })
 }
 
 fn parse_rate_limit(text: &str) -> Result<(u32, Duration)> {
@@ -641,6 +652,7 @@ fn serve(args: &EdgeServeArgs) -> Result<Outcome> {
     }
     dir.save(&account)?;
     let workerd = crate::tools::WORKERD.locate()?;
+    let newest_date = newest_compatibility_date(&workerd);
     let port = match args.location.port {
         Some(port) => port,
         None => std::fs::read_to_string(dir.port_file())
@@ -669,7 +681,7 @@ fn serve(args: &EdgeServeArgs) -> Result<Outcome> {
             dir.clone(),
             token,
             workerd,
-            newest_compatibility_date(),
+            newest_date,
             account,
             runtime.clone(),
             faults,

@@ -81,17 +81,21 @@ pub fn validate_script_name(name: &str) -> Result<(), ApiError> {
     }
 }
 
-/// Checks a date `YYYY-MM-DD` against the newest one workerd supports.
-pub fn check_compatibility_date(date: &str, newest: &str) -> Result<(), ApiError> {
-    let well_formed = date.len() == 10
-        && date.bytes().enumerate().all(|(i, b)| {
+/// Whether `text` has the form `YYYY-MM-DD`.
+pub fn is_date(text: &str) -> bool {
+    text.len() == 10
+        && text.bytes().enumerate().all(|(i, b)| {
             if i == 4 || i == 7 {
                 b == b'-'
             } else {
                 b.is_ascii_digit()
             }
-        });
-    if !well_formed {
+        })
+}
+
+/// Checks a date `YYYY-MM-DD` against the newest one workerd supports.
+pub fn check_compatibility_date(date: &str, newest: &str) -> Result<(), ApiError> {
+    if !is_date(date) {
         return Err(ApiError::bad_request(
             codes::SCRIPT_STARTUP,
             format!("invalid compatibility date '{date}': expected YYYY-MM-DD"),

@@ -25,6 +25,8 @@ pub struct Edge {
     pub token: String,
     pub account: String,
     client: reqwest::blocking::Client,
+    /// Environment of every `cfdo edge` command (e.g. CFDO_WORKERD).
+    env: Vec<(String, String)>,
 }
 
 impl Edge {
@@ -34,6 +36,11 @@ impl Edge {
 
     /// Starts an edge with extra `cfdo edge start` flags (fault injection).
     pub fn start_with(flags: &[&str]) -> Edge {
+        Self::start_in_env(flags, &[])
+    }
+
+    /// Starts an edge whose commands run with extra environment variables.
+    pub fn start_in_env(flags: &[&str], env: &[(&str, &str)]) -> Edge {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut edge = Edge {
             dir,
@@ -44,6 +51,10 @@ impl Edge {
                 .timeout(Duration::from_secs(60))
                 .build()
                 .expect("http client"),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         };
         let mut args = vec!["start", "--port", "0"];
         args.extend_from_slice(flags);
@@ -89,8 +100,32 @@ impl Edge {
             .arg("--state-dir")
             .arg(self.dir.path())
             .env_remove("CFDO_EDGE_DIR")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .output()
             .expect("run cfdo")
+    }
+
+    /// The workerd binary the running edge runs: the executable of its child
+    /// process named workerd (the edge must serve a script).
+    pub fn workerd_binary(&self) -> std::path::PathBuf {
+        let server: Value = serde_json::from_slice(
+            &std::fs::read(self.dir.path().join("server.json")).expect("server.json"),
+        )
+        .expect("server.json is JSON");
+        let edge_pid = server["pid"].as_u64().expect("pid").to_string();
+        for entry in std::fs::read_dir("/proc").expect("/proc") {
+            let path = entry.expect("/proc entry").path();
+            let Ok(stat) = std::fs::read_to_string(path.join("stat")) else {
+                continue;
+            };
+            // pid (comm) state ppid ...
+            let after_comm = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+            let ppid = after_comm.split_whitespace().nth(1);
+            if ppid == Some(edge_pid.as_str()) && stat.contains("(workerd)") {
+                return std::fs::read_link(path.join("exe")).expect("workerd's executable");
+            }
+        }
+        panic!("no workerd process under the edge (pid {edge_pid})");
     }
 
     pub fn stop(&self) {
