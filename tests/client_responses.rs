@@ -336,3 +336,30 @@ async fn verify_token_accepts_an_active_token_and_rejects_others() {
         ]
     );
 }
+
+#[tokio::test]
+async fn a_script_deleted_between_the_list_and_its_settings_read_is_absent() {
+    let api = MockApi::start().await;
+    // The list and the namespace read go out together, in either order: each
+    // answer parses as both (a listed script `web` that is also a namespace
+    // row), so whichever arrives first gets a valid one.
+    let mut row = script_json("web");
+    row["name"] = json!("demo_Counter");
+    row["class"] = json!("Counter");
+    row["script"] = json!("other");
+    api.push(200, ok(json!([row.clone()])))
+        .push(200, ok(json!([row])))
+        .push(404, fail(10007, "workers.api.error.script_not_found"));
+    let client = api.client();
+
+    let snapshot = cfdo::plan::snapshot::Snapshot::read(&client, &["web".to_string()], 4)
+        .await
+        .unwrap();
+
+    assert!(
+        !snapshot.scripts.contains_key("web"),
+        "gone since the list: planned as absent (a create), not an update of empty settings"
+    );
+    assert!(snapshot.settings.is_empty());
+    assert_eq!(api.requests().len(), 3);
+}

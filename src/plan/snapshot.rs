@@ -41,30 +41,40 @@ impl Snapshot {
     /// Reads the account: the script list, the namespaces, and the settings of `scripts` that exist.
     pub async fn read(client: &Client, scripts: &[String], parallelism: usize) -> Result<Snapshot> {
         let (list, namespaces) = tokio::try_join!(client.list_scripts(), client.list_namespaces())?;
-        let scripts_by_name: BTreeMap<String, ScriptInfo> =
+        let mut scripts_by_name: BTreeMap<String, ScriptInfo> =
             list.into_iter().map(|s| (s.id.clone(), s)).collect();
         let wanted: Vec<String> = scripts
             .iter()
             .filter(|s| scripts_by_name.contains_key(*s))
             .cloned()
             .collect();
-        let settings: Vec<(String, ScriptSettings)> = stream::iter(wanted)
+        let settings: Vec<(String, Option<ScriptSettings>)> = stream::iter(wanted)
             .map(|name| async move {
-                match client.script_settings(&name).await? {
-                    Some(settings) => Ok((name, settings)),
-                    // Listed a moment ago but gone now: treat as absent only because the list said it existed
-                    // and the API now says, explicitly, "not found".
-                    None => Ok((name, ScriptSettings::default())),
-                }
+                let settings = client.script_settings(&name).await?;
+                Ok((name, settings))
             })
             .buffer_unordered(parallelism.max(1))
             .try_collect::<Vec<_>>()
             .await
             .map_err(|e: crate::cloudflare::ApiError| miette::Report::new(e))?;
+        let mut read = BTreeMap::new();
+        for (name, found) in settings {
+            match found {
+                Some(settings) => {
+                    read.insert(name, settings);
+                }
+                // Listed a moment ago, and now the API says explicitly "not
+                // found": deleted in between, so it is absent (a failed read
+                // is an error above, never absent).
+                None => {
+                    scripts_by_name.remove(&name);
+                }
+            }
+        }
         Ok(Snapshot {
             scripts: scripts_by_name,
             namespaces,
-            settings: settings.into_iter().collect(),
+            settings: read,
         })
     }
 
