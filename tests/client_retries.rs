@@ -253,14 +253,15 @@ async fn the_rate_budget_is_shared_by_clones_and_makes_the_extra_request_wait() 
     let mut times: Vec<_> = api.requests().iter().map(|r| r.at).collect();
     times.sort();
     assert_eq!(times.len(), 4);
-    let first_three = times[2].duration_since(times[0]);
     let fourth = times[3].duration_since(times[0]);
-    assert!(first_three < Duration::from_millis(500), "{first_three:?}");
     assert!(fourth >= Duration::from_millis(950), "{fourth:?}");
     let stats = client.stats();
     assert_eq!(stats.requests, 4);
+    // One request waited about one window; had the first three waited too,
+    // the waits would add up to several windows.
     assert!(
-        stats.budget_wait >= Duration::from_millis(900),
+        stats.budget_wait >= Duration::from_millis(900)
+            && stats.budget_wait < Duration::from_millis(1900),
         "{:?}",
         stats.budget_wait
     );
