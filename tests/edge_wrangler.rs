@@ -1,7 +1,7 @@
 //! wrangler, pointed at the edge with `eval "$(cfdo edge env)"`, deploys
 //! Workers that then answer. wrangler comes from tests/fixtures/wrangler
-//! (`npm ci` there, as scripts/test.sh does); without it the test says so
-//! and does nothing, except under CI, where it fails.
+//! (`npm ci` there, as scripts/test.sh does); without it the test fails and
+//! says how to install it.
 
 mod edge_support;
 
@@ -15,23 +15,16 @@ fn wrangler_project() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/wrangler")
 }
 
-fn wrangler_bin() -> Option<PathBuf> {
+/// The pinned wrangler; a test run without it fails, saying how to install it.
+fn wrangler_bin() -> PathBuf {
     let bin = wrangler_project().join("node_modules/.bin/wrangler");
-    if bin.exists() {
-        Some(bin)
-    } else {
-        // In CI a missing wrangler is a broken setup, not a reason to skip.
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "wrangler is not installed in {}: CI must run `npm ci` there (scripts/test.sh does)",
-            wrangler_project().display()
-        );
-        eprintln!(
-            "SKIPPED: wrangler is not installed; run `npm ci` in {} to run this test",
-            wrangler_project().display()
-        );
-        None
-    }
+    assert!(
+        bin.exists(),
+        "wrangler is not installed in {}: run `npm ci --prefix {}` (scripts/test.sh does)",
+        wrangler_project().display(),
+        wrangler_project().display()
+    );
+    bin
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -89,9 +82,7 @@ fn wrangler_run(
 
 #[test]
 fn wrangler_deploys_workers_to_the_edge() {
-    let Some(wrangler) = wrangler_bin() else {
-        return;
-    };
+    let wrangler = wrangler_bin();
     let edge = Edge::start();
     let work = tempfile::tempdir().unwrap();
     let home = work.path().join("home");
