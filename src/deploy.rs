@@ -116,7 +116,7 @@ fn build_workers(manifest: &Manifest) -> Result<BTreeMap<String, BuiltWorker>> {
         .into_iter()
         .map(|b| (b.worker.clone(), b))
         .collect();
-    // A hosted class the code does not export is known before any API call (F10).
+    // A hosted class the code does not export is known before any API call (docs/failures.md, F10).
     let problems = plan::export_problems(manifest, &code_info(&built));
     if !problems.is_empty() {
         return Err(miette::Report::new(manifest.errors(problems)));
@@ -160,7 +160,7 @@ async fn compute_plan(
     built: &BTreeMap<String, BuiltWorker>,
     parallelism: usize,
 ) -> Result<ChangeSet> {
-    // One clear error before anything else when the token is bad (F13).
+    // One clear error before anything else when the token is bad (docs/failures.md, F13).
     conn.client.verify_token().await?;
     let scripts: Vec<String> = manifest.workers.iter().map(|w| w.script.clone()).collect();
     let snapshot = Snapshot::read(&conn.client, &scripts, parallelism).await?;
@@ -603,7 +603,7 @@ pub fn destroy(global: &GlobalArgs, args: &DestroyArgs) -> Result<Outcome> {
         conn.client.verify_token().await?;
         let snapshot = Snapshot::read(&conn.client, &[], 10).await?;
         let changes = plan::plan_destroy(&manifest, &graph, &snapshot, &conn.plan_target())?;
-        // Scripts outside the stack that still bind what it is about to delete (F14).
+        // Scripts outside the stack that still bind what it is about to delete (docs/failures.md, F14).
         let outside = outside_dependents(&conn.client, &changes).await?;
         Ok::<_, miette::Report>((changes, outside))
     })?;

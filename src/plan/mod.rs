@@ -292,7 +292,7 @@ fn short(hash: &str) -> String {
     hash.chars().take(12).collect()
 }
 
-/// Every class a worker hosts must be exported by its code (F10). Needs only the
+/// Every class a worker hosts must be exported by its code (docs/failures.md, F10). Needs only the
 /// manifest and the build, so it runs before anything calls the API.
 pub fn export_problems(manifest: &Manifest, code: &BTreeMap<String, CodeInfo>) -> Vec<Problem> {
     let mut problems = Vec::new();
@@ -696,7 +696,7 @@ fn diff_script(
     (fields, drift)
 }
 
-/// Plan-time reference checks against the account (F03): outside scripts must exist,
+/// Plan-time reference checks against the account (docs/failures.md, F03): outside scripts must exist,
 /// and outside hosts must host the class.
 fn check_references(manifest: &Manifest, snapshot: &Snapshot, problems: &mut Vec<Problem>) {
     for worker in &manifest.workers {
