@@ -96,12 +96,8 @@ impl ClientConfig {
     }
 
     /// Reads `CLOUDFLARE_API_TOKEN`, `CLOUDFLARE_ACCOUNT_ID` and
-    /// `CLOUDFLARE_API_BASE_URL` (default `https://api.cloudflare.com/client/v4`).
-    pub fn from_env() -> miette::Result<Self> {
-        Self::from_lookup(|name| std::env::var(name).ok())
-    }
-
-    /// [`ClientConfig::from_env`] over any variable lookup.
+    /// `CLOUDFLARE_API_BASE_URL` (default `https://api.cloudflare.com/client/v4`)
+    /// through `lookup`.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> miette::Result<Self> {
         let token = required(
             &lookup,

@@ -74,11 +74,6 @@ impl ApiError {
         self.errors.iter().any(|e| e.code == code)
     }
 
-    /// A script (10007) or service (10090) that does not exist, or a plain 404.
-    pub fn is_not_found(&self) -> bool {
-        self.kind == ApiErrorKind::NotFound
-    }
-
     fn help_text(&self) -> Option<String> {
         let text = match self.kind {
             ApiErrorKind::Auth => "check that CLOUDFLARE_API_TOKEN is a valid API token with the \

@@ -4,19 +4,6 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// Cloudflare's response envelope: `success: false` is an error whatever the HTTP status.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Envelope<T> {
-    pub success: bool,
-    #[serde(default)]
-    pub errors: Vec<ApiMessage>,
-    #[serde(default)]
-    pub messages: Vec<ApiMessage>,
-    pub result: Option<T>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub result_info: Option<ResultInfo>,
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiMessage {
     pub code: i64,
