@@ -22,6 +22,19 @@ pub struct ResultInfo {
     pub total_count: u32,
 }
 
+/// A secret's value: serialised as the plain string it holds, never shown by
+/// `Debug`, so no log line or error built from a value that carries it can
+/// print it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Sensitive(pub String);
+
+impl std::fmt::Debug for Sensitive {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("(sensitive)")
+    }
+}
+
 /// One binding, in the shape the upload metadata and the settings endpoint use.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type")]
@@ -50,7 +63,7 @@ pub enum Binding {
     SecretText {
         name: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        text: Option<String>,
+        text: Option<Sensitive>,
     },
     #[serde(rename = "json")]
     Json { name: String, json: Value },
@@ -256,4 +269,28 @@ pub mod codes {
     pub const MIGRATION_TAG: i64 = 10079;
     pub const SERVICE_NOT_FOUND: i64 = 10090;
     pub const VERSION_WITH_MIGRATION: i64 = 10211;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Binding, Sensitive};
+
+    #[test]
+    fn a_secret_binding_debugs_without_its_value_and_serialises_with_it() {
+        let binding = Binding::SecretText {
+            name: "API_KEY".into(),
+            text: Some(Sensitive("hunter2".into())),
+        };
+        let shown = format!("{binding:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(
+            shown.contains("API_KEY") && shown.contains("(sensitive)"),
+            "{shown}"
+        );
+        let sent = serde_json::to_value(&binding).expect("serialise");
+        assert_eq!(
+            sent,
+            serde_json::json!({"type": "secret_text", "name": "API_KEY", "text": "hunter2"})
+        );
+    }
 }

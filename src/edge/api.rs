@@ -1258,7 +1258,7 @@ async fn put_secret(
         bindings.retain(|b| b.name() != name);
         bindings.push(Binding::SecretText {
             name: name.clone(),
-            text: Some(secret.text),
+            text: Some(crate::cloudflare::types::Sensitive(secret.text)),
         });
         Ok(())
     })?;

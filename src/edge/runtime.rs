@@ -106,7 +106,7 @@ pub fn generate_config(state: &AccountState, storage: Storage<'_>, sockets: bool
                 Binding::SecretText { name, text: value } => format!(
                     "(name = {}, text = {})",
                     text(name),
-                    text(value.as_deref().unwrap_or(""))
+                    text(value.as_ref().map_or("", |v| v.0.as_str()))
                 ),
                 Binding::Json { name, json } => {
                     format!(

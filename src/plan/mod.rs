@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::cloudflare::types::{Binding, ScriptInfo, ScriptSettings};
+use crate::cloudflare::types::{Binding, ScriptInfo, ScriptSettings, Sensitive};
 use crate::graph::Graph;
 use crate::manifest::{BindingKind, Manifest, Problem, ScriptRef, Worker};
 
@@ -131,7 +131,7 @@ fn config_hash(
 /// in a script tag and written into saved plans, so each value is first
 /// stretched with Argon2id (salted with the stack's name): checking a guess
 /// against a fingerprint costs a full Argon2id evaluation.
-pub fn secrets_fingerprint(stack: &str, secrets: &BTreeMap<String, String>) -> Option<String> {
+pub fn secrets_fingerprint(stack: &str, secrets: &BTreeMap<String, Sensitive>) -> Option<String> {
     if secrets.is_empty() {
         return None;
     }
@@ -142,7 +142,7 @@ pub fn secrets_fingerprint(stack: &str, secrets: &BTreeMap<String, String>) -> O
         hasher.update([0]);
         hasher.update(name.as_bytes());
         hasher.update([1]);
-        hasher.update(stretched_secret(stack, value));
+        hasher.update(stretched_secret(stack, &value.0));
     }
     Some(hex::encode(&hasher.finalize()[..8]))
 }
@@ -231,7 +231,7 @@ pub fn tags_for(
 pub struct DesiredScript {
     pub bindings: Vec<Binding>,
     pub config_hash: String,
-    pub secrets: BTreeMap<String, String>,
+    pub secrets: BTreeMap<String, Sensitive>,
     pub secrets_fingerprint: Option<String>,
 }
 
@@ -253,7 +253,7 @@ pub fn desired_script(
         if let BindingKind::Secret { env_var } = &b.kind {
             match secret_value(env_var) {
                 Some(v) => {
-                    secrets.insert(b.name.clone(), v);
+                    secrets.insert(b.name.clone(), Sensitive(v));
                 }
                 None => problems.push(
                     Problem::new(
@@ -802,12 +802,13 @@ pub fn plan_destroy(
 #[cfg(test)]
 mod secret_tests {
     use super::secrets_fingerprint;
+    use crate::cloudflare::types::Sensitive;
     use std::collections::BTreeMap;
 
-    fn secrets(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    fn secrets(pairs: &[(&str, &str)]) -> BTreeMap<String, Sensitive> {
         pairs
             .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .map(|(k, v)| (k.to_string(), Sensitive(v.to_string())))
             .collect()
     }
 
