@@ -25,9 +25,10 @@ pub fn next_tag(old: Option<&str>) -> String {
         Some(tag) => {
             let digits = tag.chars().rev().take_while(char::is_ascii_digit).count();
             let (prefix, number) = tag.split_at(tag.len() - digits);
-            match number.parse::<u64>() {
-                Ok(n) => format!("{prefix}{}", n + 1),
-                Err(_) => format!("{tag}-1"),
+            match number.parse::<u64>().ok().and_then(|n| n.checked_add(1)) {
+                Some(n) => format!("{prefix}{n}"),
+                // No number, or one too large to count on: a new suffix.
+                None => format!("{tag}-1"),
             }
         }
     }
@@ -188,5 +189,7 @@ mod tests {
         assert_eq!(next_tag(Some("v3")), "v4");
         assert_eq!(next_tag(Some("release-9")), "release-10");
         assert_eq!(next_tag(Some("abc")), "abc-1");
+        assert_eq!(next_tag(Some("v18446744073709551615")), "v18446744073709551615-1");
+        assert_eq!(next_tag(Some("v99999999999999999999999")), "v99999999999999999999999-1");
     }
 }
