@@ -773,3 +773,70 @@ sqlite = false
     assert_eq!(p.count("kv", "/increment"), 1);
     p.cfdo(&["plan", "--detailed-exitcode"]).expect_code(0);
 }
+
+#[test]
+fn a_transfer_never_takes_a_class_from_another_environment() {
+    let p = Project::new();
+    let manifest = |host: &str, transfer: &str| {
+        format!(
+            r#"[stack]
+name = "xe"
+compatibility_date = "2026-11-01"
+
+[workers.a]
+name = "xe-a"
+main = "a/index.js"
+
+[workers.a.bindings]
+COUNTER = {{ durable_object = "counter" }}
+
+[workers.b]
+name = "xe-b"
+main = "b/index.js"
+
+[workers.b.bindings]
+COUNTER = {{ durable_object = "counter" }}
+
+[durable_objects.counter]
+class_name = "Counter"
+worker = "{host}"
+{transfer}
+[env.staging]
+"#
+        )
+    };
+    p.write("a/index.js", &host_code("Counter", "COUNTER"));
+    p.write("b/index.js", &host_code("Counter", "COUNTER"));
+    p.write("cfdo.toml", &manifest("a", ""));
+    p.apply_ok("cfdo.toml");
+    for _ in 0..3 {
+        p.count("xe-b", "/increment");
+    }
+
+    // Naming production's script from staging would move production's data.
+    p.write("cfdo.toml", &manifest("b", "transferred_from = \"xe-a\"\n"));
+    let refused = p.cfdo(&["--env", "staging", "apply", "--yes", "--allow-data-loss"]);
+    refused.expect_code(1);
+    let err = refused.err();
+    assert!(
+        err.contains(
+            "`Counter` cannot be transferred from `xe-a`: that script belongs to stack `xe`"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("transferred_from = \"a\""), "{err}");
+    assert_eq!(p.script_names(), ["xe-a", "xe-b"], "nothing was applied");
+    assert_eq!(p.count("xe-a", "/get"), 3, "production keeps its data");
+
+    // Named by its worker, the source is staging's own script.
+    p.write("cfdo.toml", &manifest("b", "transferred_from = \"a\"\n"));
+    let plan = p.cfdo(&["--env", "staging", "plan"]);
+    plan.expect_code(1);
+    assert!(
+        plan.err()
+            .contains("cannot be transferred from `xe-a-staging`"),
+        "staging has no class to transfer yet: {}",
+        plan.stderr
+    );
+    assert_eq!(p.count("xe-b", "/get"), 3);
+}

@@ -6,7 +6,7 @@
 use crate::cloudflare::types::{MigrationStep, Migrations, RenamedClass, TransferredClass};
 use crate::manifest::{Manifest, NamespaceDecl, Problem, ScriptRef};
 
-use super::snapshot::Snapshot;
+use super::snapshot::{STACK_TAG, Snapshot, tag_value};
 
 /// The lifecycle of one host script.
 #[derive(Debug, Default)]
@@ -84,6 +84,37 @@ pub fn derive(
                 .worker(from)
                 .map(|w| w.script.clone())
                 .unwrap_or_else(|| from.clone());
+            // A script named outright may lie outside cfdo (data deployed by
+            // another tool), but never in another stack or environment: the
+            // transfer would take that stack's data.
+            let other_owner = snapshot
+                .scripts
+                .get(&from_script)
+                .and_then(|info| tag_value(info, STACK_TAG))
+                .filter(|owner| *owner != super::owner(manifest));
+            if let Some(other) = other_owner {
+                // The worker whose script, without the environment's suffix, is the one named.
+                let worker_hint = manifest
+                    .workers
+                    .iter()
+                    .find(|w| {
+                        w.script.strip_prefix(from_script.as_str()).is_some_and(|suffix| {
+                            !suffix.is_empty()
+                                && manifest.workers.iter().all(|o| o.script.ends_with(suffix))
+                        })
+                    })
+                    .map(|w| format!("name the worker instead (`transferred_from = \"{}\"`), which resolves to `{}` in this environment; ", w.key, w.script))
+                    .unwrap_or_default();
+                problems.push(
+                    Problem::new(
+                        format!("`{class}` cannot be transferred from `{from_script}`: that script belongs to stack `{other}`, and the transfer would take its data"),
+                        decl.span.clone(),
+                        "transfer from another stack",
+                    )
+                    .help(format!("{worker_hint}a class moves between scripts of one stack and environment only")),
+                );
+                continue;
+            }
             match snapshot.namespace(&from_script, class) {
                 Some(source) => {
                     if source.use_sqlite != decl.sqlite {
@@ -189,7 +220,13 @@ mod tests {
         assert_eq!(next_tag(Some("v3")), "v4");
         assert_eq!(next_tag(Some("release-9")), "release-10");
         assert_eq!(next_tag(Some("abc")), "abc-1");
-        assert_eq!(next_tag(Some("v18446744073709551615")), "v18446744073709551615-1");
-        assert_eq!(next_tag(Some("v99999999999999999999999")), "v99999999999999999999999-1");
+        assert_eq!(
+            next_tag(Some("v18446744073709551615")),
+            "v18446744073709551615-1"
+        );
+        assert_eq!(
+            next_tag(Some("v99999999999999999999999")),
+            "v99999999999999999999999-1"
+        );
     }
 }
