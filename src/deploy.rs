@@ -368,6 +368,7 @@ fn uploads(
                 desired.secrets_fingerprint.as_deref(),
                 worker.workers_dev,
                 &plan::workers_hash(manifest),
+                &plan::protected_by_manifest(manifest, &worker.key),
             )),
             ..UploadMetadata::default()
         };
@@ -444,15 +445,35 @@ pub fn apply(global: &GlobalArgs, args: &ApplyArgs) -> Result<Outcome> {
         Some(path) => {
             let saved = read_plan(path)?;
             check_saved_plan(&saved, &manifest, &conn, &built)?;
-            stale = rt.block_on(async {
+            let fresh;
+            (stale, fresh) = rt.block_on(async {
                 conn.client.verify_token().await?;
                 let all: Vec<&plan::Change> = saved.changes.iter().collect();
-                Ok::<_, miette::Report>(
-                    apply::check_fingerprints(&conn.client, &saved, &all)
-                        .await
-                        .err(),
-                )
+                if let Err(conflict) = apply::check_fingerprints(&conn.client, &saved, &all).await {
+                    return Ok::<_, miette::Report>((Some(conflict), None));
+                }
+                let fresh = compute_plan(&conn, &manifest, &graph, &built, parallelism).await?;
+                Ok((None, Some(fresh)))
             })?;
+            // The account, manifest, code and secrets are as planned, so planning
+            // again must give the saved changes; if not, the file says something
+            // else than cfdo planned (edited by hand, or another cfdo version),
+            // and its data-loss and protection checks cannot be trusted.
+            if let Some(fresh) = fresh {
+                let differs = (0..saved.changes.len().max(fresh.changes.len()))
+                    .find(|&i| saved.changes.get(i) != fresh.changes.get(i));
+                if let Some(i) = differs {
+                    let script = saved
+                        .changes
+                        .get(i)
+                        .or(fresh.changes.get(i))
+                        .map_or("", |c| c.script.as_str());
+                    return Err(miette!(
+                        help = "run `cfdo plan --out FILE` again and apply the new plan",
+                        "the saved plan no longer applies: its change to `{script}` is not what cfdo plans for this manifest and account (the file was edited, or written by another version of cfdo); nothing was changed"
+                    ));
+                }
+            }
             saved
         }
         None => rt.block_on(compute_plan(&conn, &manifest, &graph, &built, parallelism))?,

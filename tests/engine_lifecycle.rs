@@ -840,3 +840,77 @@ worker = "{host}"
     );
     assert_eq!(p.count("xe-b", "/get"), 3);
 }
+
+#[test]
+fn a_protected_class_is_not_deleted_when_the_manifest_loses_track_of_it() {
+    let p = Project::new();
+    let manifest = |class: &str, namespace: &str| {
+        format!(
+            r#"[stack]
+name = "keep"
+compatibility_date = "2026-11-01"
+
+[workers.h]
+name = "keep-host"
+main = "h/index.js"
+
+[workers.h.bindings]
+COUNTER = {{ durable_object = "counter" }}
+
+[durable_objects.counter]
+class_name = "{class}"
+worker = "h"
+{namespace}"#
+        )
+    };
+    p.write("h/index.js", &host_code("Counter", "COUNTER"));
+    p.write("cfdo.toml", &manifest("Counter", "protect = true\n"));
+    p.apply_ok("cfdo.toml");
+    assert_eq!(p.count("keep-host", "/increment"), 1);
+    p.cfdo(&["plan", "--detailed-exitcode"]).expect_code(0);
+
+    // The class renamed without `renamed_from`: a delete of Counter, refused.
+    p.write("h/index.js", &host_code("Renamed", "COUNTER"));
+    p.write("cfdo.toml", &manifest("Renamed", "protect = true\n"));
+    let refused = p.cfdo(&["apply", "--yes", "--allow-data-loss"]);
+    refused.expect_code(1);
+    let err = refused.err();
+    assert!(
+        err.contains("this plan would delete protected class `Counter` of `keep-host`"),
+        "{err}"
+    );
+    assert!(err.contains("renamed_from = \"Counter\""), "{err}");
+    assert_eq!(p.count("keep-host", "/get"), 1, "the data is kept");
+
+    // So is dropping the worker's namespace entry and binding altogether.
+    p.write("h/index.js", &plain_code("h"));
+    let text = manifest("Counter", "protect = true\n");
+    let bare = text[..text.find("[workers.h.bindings]").expect("bindings")].to_string();
+    p.write("cfdo.toml", &bare);
+    let refused = p.cfdo(&["apply", "--yes", "--allow-data-loss"]);
+    refused.expect_code(1);
+    assert!(
+        refused
+            .err()
+            .contains("protected class `Counter` of `keep-host`"),
+        "{}",
+        refused.stderr
+    );
+    p.write("h/index.js", &host_code("Counter", "COUNTER"));
+    assert_eq!(p.count("keep-host", "/get"), 1);
+
+    // `protect = false`, applied, releases the class; then it can go.
+    p.write("cfdo.toml", &manifest("Counter", "protect = false\n"));
+    let plan = p.cfdo(&["--json", "plan"]);
+    plan.expect_code(0);
+    assert_eq!(
+        field_lines(&plan.change("keep-host")),
+        ["protect: Counter -> (none)"]
+    );
+    p.apply_ok("cfdo.toml");
+    p.write("h/index.js", &host_code("Renamed", "COUNTER"));
+    p.write("cfdo.toml", &manifest("Renamed", ""));
+    p.cfdo(&["apply", "--yes", "--allow-data-loss"])
+        .expect_code(0);
+    assert_eq!(p.count("keep-host", "/get"), 0, "a new, empty class");
+}

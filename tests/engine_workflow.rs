@@ -325,3 +325,44 @@ fn the_manifests_account_wins_over_cloudflare_account_id() {
         "{output}"
     );
 }
+
+#[test]
+fn an_edited_saved_plan_is_refused_and_its_data_loss_is_not_skipped() {
+    let p = Project::new();
+    stack(&p, "first");
+    p.apply_ok("cfdo.toml");
+    assert_eq!(p.count("wf-client", "/increment"), 1);
+
+    // The class leaves the manifest: a plan with data loss, saved.
+    p.write("h/index.js", &plain_code("h"));
+    p.write("c/index.js", &plain_code("c"));
+    let text = std::fs::read_to_string(p.path("cfdo.toml")).expect("manifest");
+    let without_class = text
+        .replace("COUNTER = { durable_object = \"counter\" }\n", "")
+        .replace("[durable_objects.counter]\nclass_name = \"Counter\"\nworker = \"h\"\n", "");
+    p.write("cfdo.toml", &without_class);
+    p.cfdo(&["plan", "--out", "plan.json"]).expect_code(0);
+    let mut saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(p.path("plan.json")).expect("plan file"))
+            .expect("plan is JSON");
+    let mut edited = 0;
+    for change in saved["changes"].as_array_mut().expect("changes") {
+        if change.as_object_mut().expect("change").remove("data_loss").is_some() {
+            edited += 1;
+        }
+    }
+    assert_eq!(edited, 1, "the host's change carried the data loss: {saved}");
+    p.write("plan.json", &saved.to_string());
+
+    let refused = p.cfdo(&["apply", "plan.json", "--yes"]);
+    refused.expect_code(1);
+    assert!(
+        refused.err().contains(
+            "the saved plan no longer applies: its change to `wf-host` is not what cfdo plans"
+        ),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(p.count("wf-host", "/get"), 1, "the class and its data are kept");
+    assert_eq!(p.version_count("wf-host"), 1);
+}

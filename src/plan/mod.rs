@@ -19,7 +19,8 @@ use crate::manifest::{BindingKind, Manifest, Problem, ScriptRef, Worker};
 
 pub use changeset::{Action, Change, ChangeSet, FieldDiff, Fingerprint, Summary};
 use snapshot::{
-    CODE_TAG, CONFIG_TAG, SECRETS_TAG, STACK_TAG, Snapshot, WORKERS_DEV_TAG, WORKERS_TAG, tag_value,
+    CODE_TAG, CONFIG_TAG, PROTECT_TAG, SECRETS_TAG, STACK_TAG, Snapshot, WORKERS_DEV_TAG,
+    WORKERS_TAG, protected_classes, tag_value,
 };
 
 /// What the build step says about one worker's code.
@@ -212,6 +213,7 @@ pub fn tags_for(
     secrets: Option<&str>,
     workers_dev: bool,
     workers: &str,
+    protected: &[String],
 ) -> Vec<String> {
     let mut tags = vec![
         format!("{STACK_TAG}{stack}"),
@@ -223,7 +225,22 @@ pub fn tags_for(
     if let Some(s) = secrets {
         tags.push(format!("{SECRETS_TAG}{s}"));
     }
+    if !protected.is_empty() {
+        tags.push(format!("{PROTECT_TAG}{}", protected.join("+")));
+    }
     tags
+}
+
+/// The classes a worker hosts under `protect = true`, sorted.
+pub fn protected_by_manifest(manifest: &Manifest, key: &str) -> Vec<String> {
+    let mut classes: Vec<String> = manifest
+        .hosted_by(key)
+        .filter(|d| d.protect)
+        .map(|d| d.class_name.clone())
+        .collect();
+    classes.sort();
+    classes.dedup();
+    classes
 }
 
 /// Everything one worker's upload needs besides its modules.
@@ -444,6 +461,22 @@ pub fn plan(
                 let owner = tag_value(info, STACK_TAG);
                 let (mut fields, drift) =
                     diff_script(worker, info, &settings, &desired, &code_hash);
+                let remote_protected = protected_classes(info);
+                let protected = protected_by_manifest(manifest, &worker.key);
+                if remote_protected != protected {
+                    let list = |c: &[String]| {
+                        if c.is_empty() {
+                            "(none)".to_string()
+                        } else {
+                            c.join(", ")
+                        }
+                    };
+                    fields.push(FieldDiff {
+                        field: "protect".into(),
+                        before: Some(list(&remote_protected)),
+                        after: Some(list(&protected)),
+                    });
+                }
                 let remote_dev = tag_value(info, WORKERS_DEV_TAG).map(|v| v == "true");
                 let workers_dev =
                     (remote_dev != Some(worker.workers_dev)).then_some(worker.workers_dev);
@@ -481,6 +514,13 @@ pub fn plan(
         if action == Action::Adopt {
             for class in &life.adopted {
                 notes.push(format!("adopts the existing namespace of class `{class}` (its data is kept; no new-class step)"));
+            }
+        }
+        for class in &life.step.deleted_classes {
+            if let Some(problem) =
+                protection(manifest, info, &worker.script, class, Some(&worker.span))
+            {
+                problems.push(problem);
             }
         }
         let old_tag = info.and_then(|i| i.migration_tag.as_deref());
@@ -566,6 +606,54 @@ fn change_set(
     }
 }
 
+/// The error for deleting class `class` of `script` when it is protected.
+/// Where the manifest has an entry for the class, its `protect` decides
+/// (so `protect = false` releases it); where it has none (the entry removed,
+/// or the class renamed without `renamed_from`), the `protect` of the last
+/// apply, kept in the script's tag, does.
+fn protection(
+    manifest: &Manifest,
+    info: Option<&ScriptInfo>,
+    script: &str,
+    class: &str,
+    host_span: Option<&std::ops::Range<usize>>,
+) -> Option<Problem> {
+    // A script gone from the manifest (its worker renamed) takes along the namespace it hosted.
+    let orphan = manifest.worker_by_script(script).is_none();
+    let entries: Vec<_> = manifest
+        .namespaces
+        .iter()
+        .filter(|d| d.class_name == class && (orphan || manifest.script_name(&d.host) == script))
+        .collect();
+    let (message, span, help) = if entries.is_empty() {
+        if !info
+            .map(protected_classes)
+            .unwrap_or_default()
+            .iter()
+            .any(|c| c == class)
+        {
+            return None;
+        }
+        (
+            format!(
+                "this plan would delete protected class `{class}` of `{script}` and all of its stored data"
+            ),
+            host_span.cloned().unwrap_or(0..0),
+            format!(
+                "`{script}` was applied with `protect = true` on class `{class}`. If the class was renamed, say so with `renamed_from = \"{class}\"`; to delete it, first apply with `protect = false` on its namespace, then remove it"
+            ),
+        )
+    } else {
+        let decl = entries.iter().find(|d| d.protect)?;
+        (
+            format!("this plan would delete protected namespace `{}` (class `{class}` of `{script}`)", decl.key),
+            decl.span.clone(),
+            "remove `protect = true` from this namespace first if deleting its data is really intended".to_string(),
+        )
+    };
+    Some(Problem::new(message, span, "protect = true").help(help))
+}
+
 /// A delete of `script`, with the namespaces (and data) it takes along.
 fn delete_change(
     manifest: &Manifest,
@@ -581,22 +669,14 @@ fn delete_change(
     let hosts = snapshot.namespaces_of(script).any(|ns| !kept(&ns.class));
     for ns in snapshot.namespaces_of(script).filter(|ns| !kept(&ns.class)) {
         data_loss.push(format!("deletes Durable Object class `{}` of `{script}` (namespace {}) and all of its stored data", ns.class, ns.id));
-        // A namespace the manifest protects may not be deleted, whatever the plan. A script
-        // gone from the manifest (its worker renamed) takes along the namespace it hosted.
-        let orphan = manifest.worker_by_script(script).is_none();
-        if let Some(decl) = manifest.namespaces.iter().find(|d| {
-            d.protect
-                && d.class_name == ns.class
-                && (orphan || manifest.script_name(&d.host) == script)
-        }) {
-            problems.push(
-                Problem::new(
-                    format!("this plan would delete protected namespace `{}` (class `{}` of `{script}`)", decl.key, ns.class),
-                    decl.span.clone(),
-                    "protect = true",
-                )
-                .help("remove `protect = true` from this namespace first if deleting its data is really intended"),
-            );
+        if let Some(problem) = protection(
+            manifest,
+            snapshot.scripts.get(script),
+            script,
+            &ns.class,
+            None,
+        ) {
+            problems.push(problem);
         }
     }
     Change {

@@ -20,6 +20,11 @@ pub const CONFIG_TAG: &str = "cfdo:config=";
 pub const SECRETS_TAG: &str = "cfdo:secrets=";
 /// The tag carrying a hash of the script names of the manifest cfdo last applied.
 pub const WORKERS_TAG: &str = "cfdo:workers=";
+/// The tag listing the classes the script hosts under `protect = true`
+/// (joined by `+`), so a protected class stays protected even when the
+/// manifest loses track of it (a class renamed without `renamed_from`, an
+/// entry removed).
+pub const PROTECT_TAG: &str = "cfdo:protect=";
 /// The tag recording the workers.dev setting cfdo last applied.
 pub const WORKERS_DEV_TAG: &str = "cfdo:workers_dev=";
 
@@ -35,6 +40,18 @@ pub struct Snapshot {
 /// The value of a `prefix…` tag on a script.
 pub fn tag_value<'a>(script: &'a ScriptInfo, prefix: &str) -> Option<&'a str> {
     script.tags.iter().find_map(|t| t.strip_prefix(prefix))
+}
+
+/// The classes a script's tag says are protected.
+pub fn protected_classes(script: &ScriptInfo) -> Vec<String> {
+    tag_value(script, PROTECT_TAG)
+        .map(|v| {
+            v.split('+')
+                .filter(|c| !c.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 impl Snapshot {
