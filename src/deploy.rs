@@ -2,7 +2,7 @@
 //! applied ChangeSet — model, graph, build, snapshot, plan, render, confirm,
 //! execute — against the Cloudflare API or the local edge.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
 use std::sync::Arc;
@@ -519,7 +519,7 @@ pub fn apply(global: &GlobalArgs, args: &ApplyArgs) -> Result<Outcome> {
         ));
     }
     // A deleted class or script still bound from outside the stack would fail half-way through.
-    let outside = rt.block_on(outside_dependents(&conn.client, &changes))?;
+    let outside = rt.block_on(dependents(&conn.client, &changes))?.outside;
     if !outside.is_empty() {
         return Err(miette!(
             help = "remove those bindings first (or keep what they bind in the manifest), then apply again",
@@ -546,10 +546,20 @@ pub fn apply(global: &GlobalArgs, args: &ApplyArgs) -> Result<Outcome> {
     }
 }
 
-/// Scripts outside the plan that bind what it deletes: the namespaces of deleted
-/// scripts and deleted classes, and deleted scripts themselves (service bindings).
-/// Each entry names the outside script and what it depends on.
-async fn outside_dependents(client: &Client, changes: &ChangeSet) -> Result<Vec<String>> {
+/// Who depends on what a plan deletes, from the account's references.
+#[derive(Debug, Default)]
+struct Dependents {
+    /// Scripts outside the plan that bind what it deletes: the namespaces of
+    /// deleted scripts and deleted classes, and deleted scripts themselves
+    /// (service bindings). Each entry names the outside script and what it
+    /// depends on.
+    outside: Vec<String>,
+    /// For each script the plan deletes, the other scripts of the plan that
+    /// bind it (its Durable Objects or itself).
+    inside: BTreeMap<String, BTreeSet<String>>,
+}
+
+async fn dependents(client: &Client, changes: &ChangeSet) -> Result<Dependents> {
     let in_plan: Vec<&str> = changes.changes.iter().map(|c| c.script.as_str()).collect();
     let deleted_classes = |change: &plan::Change| -> Vec<String> {
         change
@@ -581,8 +591,22 @@ async fn outside_dependents(client: &Client, changes: &ChangeSet) -> Result<Vec<
         .try_collect()
         .await?;
     let mut outside = Vec::new();
+    let mut inside: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for (change, refs) in references {
         let deletes_script = change.action == Action::Delete;
+        if deletes_script {
+            let binders = refs
+                .durable_objects
+                .iter()
+                .map(|d| d.dependent_service.as_str())
+                .chain(refs.services.iter().map(|s| s.service.as_str()))
+                .filter(|s| *s != change.script && in_plan.contains(s))
+                .map(str::to_string);
+            inside
+                .entry(change.script.clone())
+                .or_default()
+                .extend(binders);
+        }
         let classes = deleted_classes(change);
         // The namespaces this change deletes: all of a deleted script's, or the deleted classes'.
         let deleted_ids: Vec<&str> = namespaces
@@ -612,21 +636,24 @@ async fn outside_dependents(client: &Client, changes: &ChangeSet) -> Result<Vec<
     }
     outside.sort();
     outside.dedup();
-    Ok(outside)
+    Ok(Dependents { outside, inside })
 }
 
 /// `cfdo destroy`
 pub fn destroy(global: &GlobalArgs, args: &DestroyArgs) -> Result<Outcome> {
-    let (manifest, graph) = load(global)?;
+    // The manifest must be valid (a cycle is refused); the order comes from the account.
+    let (manifest, _graph) = load(global)?;
     let conn = connect(global, &args.edge, &manifest)?;
     let rt = runtime()?;
     let changes = rt.block_on(async {
         conn.client.verify_token().await?;
         let snapshot = Snapshot::read(&conn.client, &[], 10).await?;
-        let changes = plan::plan_destroy(&manifest, &graph, &snapshot, &conn.plan_target())?;
-        // Scripts outside the stack that still bind what it is about to delete (docs/failures.md, F14).
-        let outside = outside_dependents(&conn.client, &changes).await?;
-        Ok::<_, miette::Report>((changes, outside))
+        let mut changes = plan::plan_destroy(&manifest, &snapshot, &conn.plan_target())?;
+        // Scripts outside the stack that still bind what it is about to delete
+        // (docs/failures.md, F14); inside it, the account's bindings give the order.
+        let dependents = dependents(&conn.client, &changes).await?;
+        plan::order_destroy(&mut changes, &dependents.inside);
+        Ok::<_, miette::Report>((changes, dependents.outside))
     })?;
     let (changes, outside) = changes;
     show_plan(global, &changes);

@@ -91,11 +91,6 @@ impl Graph {
         Ok(Graph { levels, edges })
     }
 
-    /// Levels for destroy: clients first, hosts last.
-    pub fn destroy_levels(&self) -> Vec<Vec<String>> {
-        self.levels.iter().rev().cloned().collect()
-    }
-
     /// The level a worker is in.
     pub fn level_of(&self, key: &str) -> Option<usize> {
         self.levels

@@ -914,3 +914,75 @@ worker = "h"
         .expect_code(0);
     assert_eq!(p.count("keep-host", "/get"), 0, "a new, empty class");
 }
+
+#[test]
+fn destroy_orders_by_what_the_account_binds_not_by_the_manifest() {
+    let p = Project::new();
+    stack(&p, "dso", None, true, "");
+    p.apply_ok("cfdo.toml");
+    assert_eq!(p.count("dso-client", "/increment"), 1);
+
+    // The manifest now has only the client: the host it binds is unknown to it.
+    p.write("c/index.js", &plain_code("c"));
+    p.write(
+        "cfdo.toml",
+        "[stack]\nname = \"dso\"\ncompatibility_date = \"2026-11-01\"\n\n[workers.c]\nname = \"dso-client\"\nmain = \"c/index.js\"\n",
+    );
+    let destroy = p.cfdo(&["--json", "destroy", "--yes"]);
+    destroy.expect_code(0);
+    let order: Vec<(String, u64)> = destroy
+        .events_of("plan_change")
+        .iter()
+        .map(|c| {
+            (
+                c["script"].as_str().unwrap_or_default().to_string(),
+                c["level"].as_u64().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        order,
+        [("dso-client".to_string(), 0), ("dso-host".to_string(), 1)],
+        "the client, which binds the host in the account, goes first"
+    );
+    assert!(p.script_names().is_empty());
+}
+
+#[test]
+fn replacing_a_bound_class_in_one_apply_is_a_plan_error_that_says_how() {
+    let p = Project::new();
+    stack(&p, "rep", None, true, "");
+    p.apply_ok("cfdo.toml");
+    assert_eq!(p.count("rep-client", "/increment"), 1);
+
+    // Counter becomes Replaced, without `renamed_from`: clients bind the new
+    // class, which only the host's deleting upload (after them) would create.
+    p.write("h/index.js", &host_code("Replaced", "COUNTER"));
+    let text = std::fs::read_to_string(p.path("cfdo.toml")).expect("manifest");
+    p.write(
+        "cfdo.toml",
+        &text.replace("class_name = \"Counter\"", "class_name = \"Replaced\""),
+    );
+    let refused = p.cfdo(&["apply", "--yes", "--allow-data-loss"]);
+    refused.expect_code(1);
+    let err = flat(&refused.stderr);
+    assert!(
+        err.contains("`rep-client` binds class `Replaced`, which `rep-host` creates in the same upload that deletes `Counter`"),
+        "{err}"
+    );
+    assert!(err.contains("renamed_from = \"Counter\""), "{err}");
+    assert_eq!(p.version_count("rep-host"), 1, "nothing was uploaded");
+    assert_eq!(p.count("rep-client", "/get"), 1);
+
+    // As the help says: a rename keeps the data.
+    let text = std::fs::read_to_string(p.path("cfdo.toml")).expect("manifest");
+    p.write(
+        "cfdo.toml",
+        &text.replace(
+            "class_name = \"Replaced\"",
+            "class_name = \"Replaced\"\nrenamed_from = \"Counter\"",
+        ),
+    );
+    p.apply_ok("cfdo.toml");
+    assert_eq!(p.count("rep-client", "/increment"), 2);
+}

@@ -339,7 +339,10 @@ fn an_edited_saved_plan_is_refused_and_its_data_loss_is_not_skipped() {
     let text = std::fs::read_to_string(p.path("cfdo.toml")).expect("manifest");
     let without_class = text
         .replace("COUNTER = { durable_object = \"counter\" }\n", "")
-        .replace("[durable_objects.counter]\nclass_name = \"Counter\"\nworker = \"h\"\n", "");
+        .replace(
+            "[durable_objects.counter]\nclass_name = \"Counter\"\nworker = \"h\"\n",
+            "",
+        );
     p.write("cfdo.toml", &without_class);
     p.cfdo(&["plan", "--out", "plan.json"]).expect_code(0);
     let mut saved: serde_json::Value =
@@ -347,11 +350,19 @@ fn an_edited_saved_plan_is_refused_and_its_data_loss_is_not_skipped() {
             .expect("plan is JSON");
     let mut edited = 0;
     for change in saved["changes"].as_array_mut().expect("changes") {
-        if change.as_object_mut().expect("change").remove("data_loss").is_some() {
+        if change
+            .as_object_mut()
+            .expect("change")
+            .remove("data_loss")
+            .is_some()
+        {
             edited += 1;
         }
     }
-    assert_eq!(edited, 1, "the host's change carried the data loss: {saved}");
+    assert_eq!(
+        edited, 1,
+        "the host's change carried the data loss: {saved}"
+    );
     p.write("plan.json", &saved.to_string());
 
     let refused = p.cfdo(&["apply", "plan.json", "--yes"]);
@@ -363,6 +374,10 @@ fn an_edited_saved_plan_is_refused_and_its_data_loss_is_not_skipped() {
         "{}",
         refused.stderr
     );
-    assert_eq!(p.count("wf-host", "/get"), 1, "the class and its data are kept");
+    assert_eq!(
+        p.count("wf-host", "/get"),
+        1,
+        "the class and its data are kept"
+    );
     assert_eq!(p.version_count("wf-host"), 1);
 }

@@ -378,11 +378,34 @@ pub fn plan(
 
     check_references(manifest, snapshot, &mut problems);
     problems.extend(export_problems(manifest, code));
+    // Each worker's bindings to classes of other scripts: (script, host, class, span).
+    let mut cross_bindings: Vec<(String, String, String, std::ops::Range<usize>)> = Vec::new();
 
     for worker in &manifest.workers {
         let info = snapshot.scripts.get(&worker.script);
         fingerprints.insert(worker.script.clone(), info.map(fingerprint));
         let desired = desired_script(manifest, worker, secret_value, &mut problems);
+        for b in &desired.bindings {
+            if let Binding::DurableObjectNamespace {
+                name,
+                class_name,
+                script_name: Some(host),
+                ..
+            } = b
+            {
+                let span = worker
+                    .bindings
+                    .iter()
+                    .find(|wb| &wb.name == name)
+                    .map_or(worker.span.clone(), |wb| wb.span.clone());
+                cross_bindings.push((
+                    worker.script.clone(),
+                    host.clone(),
+                    class_name.clone(),
+                    span,
+                ));
+            }
+        }
         if let Some(fp) = &desired.secrets_fingerprint {
             secret_fingerprints.insert(worker.script.clone(), fp.clone());
         }
@@ -540,6 +563,35 @@ pub fn plan(
             code_hash: Some(code_hash),
             workers_dev,
         });
+    }
+
+    // A host that deletes a class uploads after every client has dropped its
+    // bindings (phase 1); a client of phase 0 cannot bind a class that only
+    // that upload creates.
+    for (client, host, class, span) in &cross_bindings {
+        let Some(host_change) = changes.iter().find(|c| &c.script == host && c.phase == 1) else {
+            continue;
+        };
+        let client_first = changes.iter().any(|c| &c.script == client && c.phase == 0);
+        let steps = host_change.migration.iter().flat_map(|m| &m.steps);
+        let creates = steps.clone().any(|st| {
+            st.new_classes.contains(class)
+                || st.new_sqlite_classes.contains(class)
+                || st.renamed_classes.iter().any(|r| &r.to == class)
+                || st.transferred_classes.iter().any(|t| &t.to == class)
+        });
+        if client_first && creates {
+            let deleted: Vec<String> = steps.flat_map(|st| st.deleted_classes.clone()).collect();
+            let deleted = deleted.join("`, `");
+            problems.push(
+                Problem::new(
+                    format!("`{client}` binds class `{class}`, which `{host}` creates in the same upload that deletes `{deleted}`; bindings to a deleted class must go before the delete, and a new class must exist before a binding, so one apply cannot do both"),
+                    span.clone(),
+                    "binds a class created with a delete",
+                )
+                .help(format!("if `{class}` replaces `{deleted}`, say so with `renamed_from = \"{deleted}\"` on its namespace (the data is kept); otherwise apply twice: first remove `{deleted}` (with --allow-data-loss), then add `{class}`")),
+            );
+        }
     }
 
     // Scripts the stack owns that the manifest no longer has: deleted, data with them.
@@ -827,10 +879,11 @@ fn check_references(manifest: &Manifest, snapshot: &Snapshot, problems: &mut Vec
     }
 }
 
-/// Plans the removal of everything the stack owns: clients first, hosts last.
+/// Plans the removal of everything the stack owns. Hosts of Durable Objects
+/// go after the rest; [`order_destroy`] then orders the deletes by the
+/// account's bindings (clients first).
 pub fn plan_destroy(
     manifest: &Manifest,
-    graph: &Graph,
     snapshot: &Snapshot,
     target: &PlanTarget,
 ) -> Result<ChangeSet, crate::manifest::ManifestErrors> {
@@ -838,12 +891,9 @@ pub fn plan_destroy(
     let mut changes = Vec::new();
     let mut fingerprints = BTreeMap::new();
     let owner_tag = owner(manifest);
-    let owned: Vec<&ScriptInfo> = snapshot.owned_by(&owner_tag).collect();
-    let destroy_levels = graph.destroy_levels();
-    // Scripts no longer in the manifest first (their clients are unknown to it), then clients before hosts.
-    for info in &owned {
+    for info in snapshot.owned_by(&owner_tag) {
         let worker = manifest.worker_by_script(&info.id);
-        let mut change = delete_change(
+        changes.push(delete_change(
             manifest,
             snapshot,
             &info.id,
@@ -851,18 +901,8 @@ pub fn plan_destroy(
             0,
             &BTreeSet::new(),
             &mut problems,
-        );
-        change.level = match worker {
-            Some(w) => {
-                1 + destroy_levels
-                    .iter()
-                    .position(|l| l.contains(&w.key))
-                    .unwrap_or(0)
-            }
-            None => 0,
-        };
+        ));
         fingerprints.insert(info.id.clone(), Some(fingerprint(info)));
-        changes.push(change);
     }
     changes.sort_by(|a, b| (a.level, &a.script).cmp(&(b.level, &b.script)));
     if !problems.is_empty() {
@@ -877,6 +917,43 @@ pub fn plan_destroy(
         BTreeMap::new(),
         BTreeMap::new(),
     ))
+}
+
+/// Orders a destroy by the account's bindings: each script goes after every
+/// script of the plan that binds it (`binders`), so nothing is deleted while
+/// the stack still references it, whatever the manifest says now. Scripts in
+/// a cycle of bindings share a level.
+pub fn order_destroy(changes: &mut ChangeSet, binders: &BTreeMap<String, BTreeSet<String>>) {
+    fn level(
+        script: &str,
+        binders: &BTreeMap<String, BTreeSet<String>>,
+        done: &mut BTreeMap<String, usize>,
+        visiting: &mut BTreeSet<String>,
+    ) -> usize {
+        if let Some(l) = done.get(script) {
+            return *l;
+        }
+        if !visiting.insert(script.to_string()) {
+            return 0;
+        }
+        let l = binders
+            .get(script)
+            .into_iter()
+            .flatten()
+            .map(|b| 1 + level(b, binders, done, visiting))
+            .max()
+            .unwrap_or(0);
+        visiting.remove(script);
+        done.insert(script.to_string(), l);
+        l
+    }
+    let mut done = BTreeMap::new();
+    for change in &mut changes.changes {
+        change.level = level(&change.script, binders, &mut done, &mut BTreeSet::new());
+    }
+    changes
+        .changes
+        .sort_by(|a, b| (a.phase, a.level, &a.script).cmp(&(b.phase, b.level, &b.script)));
 }
 
 #[cfg(test)]
