@@ -986,3 +986,75 @@ fn replacing_a_bound_class_in_one_apply_is_a_plan_error_that_says_how() {
     p.apply_ok("cfdo.toml");
     assert_eq!(p.count("rep-client", "/increment"), 2);
 }
+
+#[test]
+fn a_transfer_source_that_stops_exporting_the_class_changes_after_the_destination() {
+    let p = Project::new();
+    let manifest = |counter_host: &str, transfer: &str, a_binds_counter: bool| {
+        let a_counter = if a_binds_counter {
+            "COUNTER = { durable_object = \"counter\" }\n"
+        } else {
+            ""
+        };
+        format!(
+            r#"[stack]
+name = "tr2"
+compatibility_date = "2026-11-01"
+
+[workers.a]
+name = "tr2-a"
+main = "a/index.js"
+
+[workers.a.bindings]
+{a_counter}OTHER = {{ durable_object = "other" }}
+
+[workers.b]
+name = "tr2-b"
+main = "b/index.js"
+
+[workers.b.bindings]
+COUNTER = {{ durable_object = "counter" }}
+OTHER = {{ durable_object = "other" }}
+
+[durable_objects.counter]
+class_name = "Counter"
+worker = "{counter_host}"
+{transfer}
+[durable_objects.other]
+class_name = "Other"
+worker = "a"
+"#
+        )
+    };
+    let other = "\nexport class Other extends DurableObject {}\n";
+    p.write("a/index.js", &(host_code("Counter", "COUNTER") + other));
+    p.write("b/index.js", &client_code("COUNTER"));
+    p.write("cfdo.toml", &manifest("a", "", true));
+    p.apply_ok("cfdo.toml");
+    p.count("tr2-b", "/increment");
+    assert_eq!(p.count("tr2-b", "/increment"), 2);
+    let namespace_id = p.namespace("tr2-a", "Counter").expect("namespace")["id"].clone();
+
+    // Counter moves to b, which still binds a's Other; a's new code no longer
+    // exports Counter, so a may change only once b holds the class.
+    p.write("a/index.js", &host_code("Other", "OTHER"));
+    p.write("b/index.js", &host_code("Counter", "COUNTER"));
+    p.write(
+        "cfdo.toml",
+        &manifest("b", "transferred_from = \"a\"\n", false),
+    );
+    let plan = p.cfdo(&["--json", "plan"]);
+    plan.expect_code(0);
+    let (a, b) = (plan.change("tr2-a"), plan.change("tr2-b"));
+    assert!(
+        (b["phase"].as_u64(), b["level"].as_u64()) < (a["phase"].as_u64(), a["level"].as_u64()),
+        "the destination goes first: {b} / {a}"
+    );
+    p.apply_ok("cfdo.toml");
+    assert_eq!(
+        p.namespace("tr2-b", "Counter").expect("moved")["id"],
+        namespace_id
+    );
+    assert_eq!(p.count("tr2-b", "/get"), 2, "the data moved along");
+    p.cfdo(&["plan", "--detailed-exitcode"]).expect_code(0);
+}

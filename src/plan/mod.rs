@@ -565,11 +565,32 @@ pub fn plan(
         });
     }
 
+    // The source of a transfer changes after the destination took the class
+    // (until then the source must keep exporting it).
+    let transfers: Vec<(String, usize)> = changes
+        .iter()
+        .flat_map(|c| {
+            c.migration
+                .iter()
+                .flat_map(|m| &m.steps)
+                .flat_map(|st| &st.transferred_classes)
+                .map(move |t| (t.from_script.clone(), c.phase))
+        })
+        .collect();
+    for (source, destination_phase) in transfers {
+        if let Some(change) = changes
+            .iter_mut()
+            .find(|c| c.script == source && c.action != Action::Delete)
+        {
+            change.phase = change.phase.max(destination_phase + 1);
+        }
+    }
+
     // A host that deletes a class uploads after every client has dropped its
     // bindings (phase 1); a client of phase 0 cannot bind a class that only
     // that upload creates.
     for (client, host, class, span) in &cross_bindings {
-        let Some(host_change) = changes.iter().find(|c| &c.script == host && c.phase == 1) else {
+        let Some(host_change) = changes.iter().find(|c| &c.script == host && c.phase > 0) else {
             continue;
         };
         let client_first = changes.iter().any(|c| &c.script == client && c.phase == 0);
@@ -582,6 +603,18 @@ pub fn plan(
         });
         if client_first && creates {
             let deleted: Vec<String> = steps.flat_map(|st| st.deleted_classes.clone()).collect();
+            if deleted.is_empty() {
+                // A transfer's source: it changes after the destination.
+                problems.push(
+                    Problem::new(
+                        format!("`{client}` binds class `{class}`, which `{host}` creates in the upload that follows the transfer of a class out of it; one apply cannot do both"),
+                        span.clone(),
+                        "binds a class created after a transfer",
+                    )
+                    .help(format!("apply twice: first the transfer, then add `{class}`")),
+                );
+                continue;
+            }
             let deleted = deleted.join("`, `");
             problems.push(
                 Problem::new(
