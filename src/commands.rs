@@ -97,6 +97,9 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         }
         Command::Validate => {
             let manifest = manifest::load(&cli.global.manifest, cli.global.env.as_deref())?;
+            if cli.global.env.is_none() {
+                manifest::check_environments(&manifest)?;
+            }
             let graph =
                 Graph::new(&manifest).map_err(|p| miette::Report::new(manifest.errors(vec![p])))?;
             if cli.global.json {

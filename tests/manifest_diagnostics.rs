@@ -230,3 +230,24 @@ fn json_mode_reports_a_diagnostic_event() {
         "{text}"
     );
 }
+
+#[test]
+fn validate_without_env_checks_every_environment() {
+    let dir = stack(
+        &format!(
+            "{HEAD}[workers.w]\nmain = \"w.js\"\n\n[env.s.workers.w.bindings]\nX = {{ durable_object = \"nope\" }}\n\n[env.t.workers.q]\nname = \"qq\"\n"
+        ),
+        &["w.js"],
+    );
+    let (code, _, err) = validate(dir.path(), &[]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("cfdo.toml:9:24"),
+        "points at the binding: {err}"
+    );
+    assert!(
+        err.contains("cfdo.toml:11:16"),
+        "points at the overlay: {err}"
+    );
+    insta::assert_snapshot!(err);
+}

@@ -40,6 +40,40 @@ pub fn load(path: &Path, env: Option<&str>) -> Result<Manifest> {
     parse(&text, path, &dir, env, &|name| std::env::var(name).ok()).map_err(miette::Report::new)
 }
 
+/// Validates the manifest once more for each `[env.NAME]` it declares, so
+/// that checking it without `--env` covers every environment too. All their
+/// problems come in one report, each naming its environment.
+pub fn check_environments(base: &Manifest) -> Result<()> {
+    let names: Vec<String> = toml::from_str::<toml::Table>(&base.text)
+        .ok()
+        .and_then(|t| {
+            t.get("env")
+                .and_then(|e| e.as_table())
+                .map(|e| e.keys().cloned().collect())
+        })
+        .unwrap_or_default();
+    let mut problems: Vec<Problem> = Vec::new();
+    for name in names {
+        if let Err(errors) = parse(&base.text, &base.path, &base.dir, Some(&name), &|var| {
+            std::env::var(var).ok()
+        }) {
+            for report in errors.problems {
+                let mut problem = report.problem;
+                problem.message = format!("with --env {name}: {}", problem.message);
+                if !problems.contains(&problem) {
+                    problems.push(problem);
+                }
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        problems.sort_by_key(|p| p.span.start);
+        Err(miette::Report::new(base.errors(problems)))
+    }
+}
+
 /// Validates manifest text. `path` names it in diagnostics; `dir` resolves
 /// relative paths; `lookup_var` supplies `${VAR}` values.
 pub fn parse(
