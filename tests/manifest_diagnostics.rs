@@ -251,3 +251,30 @@ fn validate_without_env_checks_every_environment() {
     );
     insta::assert_snapshot!(err);
 }
+
+#[test]
+fn a_worker_named_by_its_script_and_json_that_is_not_json_are_refused() {
+    let dir = stack(
+        &format!(
+            "{HEAD}[workers.z]\nname = \"zeta-host\"\nmain = \"w.js\"\n\n[workers.y]\nmain = \"w.js\"\n\n[workers.y.bindings]\nS = {{ service = \"zeta-host\" }}\nJ = {{ json = {{ when = 1979-05-27T07:32:00Z }} }}\nN = {{ json = [1, nan] }}\n\n[durable_objects.c]\nclass_name = \"C\"\nscript = \"zeta-host\"\n"
+        ),
+        &["w.js"],
+    );
+    let (code, _, err) = validate(dir.path(), &[]);
+    assert_eq!(code, 1, "{err}");
+    let flat = err.split_whitespace().collect::<Vec<_>>().join(" ");
+    for expected in [
+        "cfdo.toml:13:17",
+        "`zeta-host` is the script of worker `z` of this manifest",
+        "refer to it by its key: `service = \"z\"`",
+        "cfdo.toml:14:14",
+        "a `json` value holds a TOML date-time, which JSON has no type for",
+        "cfdo.toml:15:14",
+        "a `json` value holds nan or inf, which JSON cannot represent",
+        "cfdo.toml:19:10",
+        "refer to it by its key: `worker = \"z\"`",
+        "cfdo.toml has 4 problems",
+    ] {
+        assert!(flat.contains(expected), "{expected}: {err}");
+    }
+}

@@ -139,6 +139,22 @@ impl Manifest {
     }
 }
 
+/// The key under which TOML date-times reach a JSON value.
+const TOML_DATETIME_FIELD: &str = "$__toml_private_datetime";
+
+/// A reference by script name (`{ service = "…" }`, `script = "…"`) to a
+/// worker of this manifest, which must be named by its key.
+fn own_script_named(script: &str, key: &str, write: &str, span: Range<usize>) -> Problem {
+    Problem::new(
+        format!("`{script}` is the script of worker `{key}` of this manifest"),
+        span,
+        "a worker of this manifest",
+    )
+    .help(format!(
+        "refer to it by its key: `{write} = \"{key}\"` (a key also follows --env to the environment's script)"
+    ))
+}
+
 /// Is `name` a valid Cloudflare script name: lowercase letters, digits and dashes, at most 63 characters?
 pub fn valid_script_name(name: &str) -> bool {
     !name.is_empty()
@@ -428,6 +444,27 @@ impl<'a> Builder<'a> {
             .map(|k| k.get_ref().as_str())
             .collect();
 
+        // The script names of this manifest's workers, by worker key, with and
+        // without the environment's suffix: a reference by script name to one
+        // of them is a mistake (it would not follow `--env`).
+        let own_scripts: BTreeMap<String, String> = raw
+            .workers
+            .iter()
+            .filter_map(|(key, w)| {
+                let base = match &w.get_ref().name {
+                    Some(name) if name.get_ref().contains('$') => return None,
+                    Some(name) => name.get_ref().clone(),
+                    None => key.get_ref().clone(),
+                };
+                Some([
+                    (format!("{base}{suffix}"), key.get_ref().clone()),
+                    (base, key.get_ref().clone()),
+                ])
+            })
+            .flatten()
+            .filter(|(script, _)| !worker_keys.contains(script.as_str()))
+            .collect();
+
         // Overlays naming workers that do not exist.
         if let Some(env) = env {
             for key in env.workers.keys() {
@@ -547,9 +584,14 @@ impl<'a> Builder<'a> {
             // Bindings: the worker's own, then the environment's vars, then the overlay's.
             let mut bindings: BTreeMap<String, WorkerBinding> = BTreeMap::new();
             for (name, binding) in &w.bindings {
-                if let Some(b) =
-                    self.binding(&key_str, name, binding, &worker_keys, &namespace_keys)
-                {
+                if let Some(b) = self.binding(
+                    &key_str,
+                    name,
+                    binding,
+                    &worker_keys,
+                    &namespace_keys,
+                    &own_scripts,
+                ) {
                     bindings.insert(b.name.clone(), b);
                 }
             }
@@ -580,9 +622,14 @@ impl<'a> Builder<'a> {
                     }
                 }
                 for (name, binding) in &o.bindings {
-                    if let Some(b) =
-                        self.binding(&key_str, name, binding, &worker_keys, &namespace_keys)
-                    {
+                    if let Some(b) = self.binding(
+                        &key_str,
+                        name,
+                        binding,
+                        &worker_keys,
+                        &namespace_keys,
+                        &own_scripts,
+                    ) {
                         bindings.insert(b.name.clone(), b);
                     }
                 }
@@ -632,6 +679,9 @@ impl<'a> Builder<'a> {
                 (None, Some(script)) => {
                     let expanded = self.expand_checked(script);
                     let s = expanded.clone().unwrap_or_default();
+                    if let Some(key) = own_scripts.get(&s) {
+                        self.problem(own_script_named(&s, key, "worker", script.span()));
+                    }
                     if expanded.is_some() && !valid_script_name(&s) {
                         self.problem(
                             Problem::new(format!("`{s}` is not a valid script name"), script.span(), "invalid script name")
@@ -741,6 +791,7 @@ impl<'a> Builder<'a> {
         binding: &Spanned<RawBinding>,
         worker_keys: &BTreeSet<&str>,
         namespace_keys: &BTreeSet<&str>,
+        own_scripts: &BTreeMap<String, String>,
     ) -> Option<WorkerBinding> {
         let name_ok = self.binding_name_ok(name);
         let b = binding.get_ref();
@@ -784,6 +835,11 @@ impl<'a> Builder<'a> {
             if worker_keys.contains(target.as_str()) {
                 BindingKind::Service {
                     target: ScriptRef::Worker(target),
+                }
+            } else if let Some(key) = own_scripts.get(&target) {
+                self.problem(own_script_named(&target, key, "service", service.span()));
+                BindingKind::Service {
+                    target: ScriptRef::Worker(key.clone()),
                 }
             } else if let Some(close) = closest(&target, worker_keys.iter().copied()) {
                 self.problem(
@@ -838,6 +894,24 @@ impl<'a> Builder<'a> {
             Value::String(s) if s.contains("${") => {
                 *s = self.expand(&Spanned::new(span, s.clone()));
             }
+            // TOML has no null: a null here was a float JSON cannot hold.
+            Value::Null => self.problem(
+                Problem::new(
+                    "a `json` value holds nan or inf, which JSON cannot represent",
+                    span,
+                    "not JSON",
+                )
+                .help("use a number, or a string such as \"inf\" that the worker interprets"),
+            ),
+            Value::Object(map) if map.len() == 1 && map.contains_key(TOML_DATETIME_FIELD) => self
+                .problem(
+                    Problem::new(
+                        "a `json` value holds a TOML date-time, which JSON has no type for",
+                        span,
+                        "not JSON",
+                    )
+                    .help("quote it to send it as a string, e.g. \"1979-05-27T07:32:00Z\""),
+                ),
             Value::Array(items) => items
                 .iter_mut()
                 .for_each(|v| self.expand_json(v, span.clone())),
