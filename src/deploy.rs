@@ -234,23 +234,26 @@ fn read_plan(path: &Path) -> Result<ChangeSet> {
             path.display()
         )
     })?;
-    let changes: ChangeSet = serde_json::from_str(&text).map_err(|e| {
+    let not_a_plan = |e: serde_json::Error| {
         miette!(
             help = "write a new plan with `cfdo plan --out FILE`",
             "{} is not a cfdo plan: {e}",
             path.display()
         )
-    })?;
-    if changes.format_version != plan::changeset::PLAN_FORMAT_VERSION {
+    };
+    // The format version first: a plan of another format need not parse as this one.
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(not_a_plan)?;
+    if let Some(format) = value.get("format_version").and_then(serde_json::Value::as_u64)
+        && format != u64::from(plan::changeset::PLAN_FORMAT_VERSION)
+    {
         return Err(miette!(
             help = "write a new plan with this version of cfdo",
-            "{} has plan format {}, this cfdo reads format {}",
+            "{} has plan format {format}, this cfdo reads format {}",
             path.display(),
-            changes.format_version,
             plan::changeset::PLAN_FORMAT_VERSION
         ));
     }
-    Ok(changes)
+    serde_json::from_value(value).map_err(not_a_plan)
 }
 
 /// A saved plan must be for this stack, this target, this code and these secrets.

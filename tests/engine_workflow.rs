@@ -381,3 +381,23 @@ fn an_edited_saved_plan_is_refused_and_its_data_loss_is_not_skipped() {
     );
     assert_eq!(p.version_count("wf-host"), 1);
 }
+
+#[test]
+fn a_saved_plan_of_another_format_is_named_as_such() {
+    let p = Project::new();
+    stack(&p, "first");
+    p.write(
+        "future.json",
+        r#"{"format_version": 2, "something": "else"}"#,
+    );
+    let refused = p.cfdo(&["apply", "future.json", "--yes"]);
+    refused.expect_code(1);
+    assert!(
+        refused
+            .err()
+            .contains("future.json has plan format 2, this cfdo reads format 1"),
+        "{}",
+        refused.stderr
+    );
+    assert!(p.script_names().is_empty());
+}

@@ -278,3 +278,15 @@ fn a_worker_named_by_its_script_and_json_that_is_not_json_are_refused() {
         assert!(flat.contains(expected), "{expected}: {err}");
     }
 }
+
+#[test]
+fn an_entrypoint_that_is_a_directory_is_not_a_file() {
+    let dir = stack(&format!("{HEAD}[workers.w]\nmain = \"src\"\n"), &["src/index.js"]);
+    let (code, _, err) = validate(dir.path(), &[]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("entrypoint `src` of worker `w` is not a file"),
+        "{err}"
+    );
+    assert!(err.contains("cfdo.toml:6:8"), "{err}");
+}

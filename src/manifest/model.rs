@@ -307,7 +307,7 @@ impl<'a> Builder<'a> {
                 match (self.lookup_var)(var) {
                     Some(v) => out.push_str(&v),
                     None => self.problem(
-                        Problem::new(format!("environment variable `{var}` is not set"), value.span(), format!("uses `${{{var}}}`"))
+                        Problem::new(format!("environment variable `{var}` is not set (or not valid UTF-8)"), value.span(), format!("uses `${{{var}}}`"))
                             .help(format!("set {var} in the environment cfdo runs in, or write the value in the manifest")),
                     ),
                 }
@@ -532,7 +532,12 @@ impl<'a> Builder<'a> {
 
             let main_rel = self.expand(&w.main);
             let main = self.dir.join(&main_rel);
-            if !main_rel.is_empty() && w.build.is_none() && !main.is_file() {
+            if !main_rel.is_empty() && w.build.is_none() && main.exists() && !main.is_file() {
+                self.problem(
+                    Problem::new(format!("entrypoint `{main_rel}` of worker `{key_str}` is not a file"), w.main.span(), "not a file")
+                        .help("`main` names the worker's entry module, e.g. \"src/index.ts\""),
+                );
+            } else if !main_rel.is_empty() && w.build.is_none() && !main.is_file() {
                 self.problem(
                     Problem::new(format!("entrypoint `{main_rel}` of worker `{key_str}` does not exist"), w.main.span(), "no such file")
                         .help(format!("`main` is relative to the manifest's directory ({}); create the file or fix the path", self.dir.display())),

@@ -274,7 +274,7 @@ pub fn desired_script(
                 }
                 None => problems.push(
                     Problem::new(
-                        format!("secret `{}` of worker `{}` reads environment variable `{env_var}`, which is not set", b.name, worker.key),
+                        format!("secret `{}` of worker `{}` reads environment variable `{env_var}`, which is not set (or not valid UTF-8)", b.name, worker.key),
                         b.span.clone(),
                         "secret value missing",
                     )
