@@ -243,7 +243,9 @@ fn read_plan(path: &Path) -> Result<ChangeSet> {
     };
     // The format version first: a plan of another format need not parse as this one.
     let value: serde_json::Value = serde_json::from_str(&text).map_err(not_a_plan)?;
-    if let Some(format) = value.get("format_version").and_then(serde_json::Value::as_u64)
+    if let Some(format) = value
+        .get("format_version")
+        .and_then(serde_json::Value::as_u64)
         && format != u64::from(plan::changeset::PLAN_FORMAT_VERSION)
     {
         return Err(miette!(

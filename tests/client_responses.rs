@@ -363,3 +363,27 @@ async fn a_script_deleted_between_the_list_and_its_settings_read_is_absent() {
     assert!(snapshot.settings.is_empty());
     assert_eq!(api.requests().len(), 3);
 }
+
+#[tokio::test]
+async fn a_base_url_that_is_not_the_api_root_is_named_at_the_token_check() {
+    let api = MockApi::start().await;
+    let no_route = fail(
+        7003,
+        "Could not route to /user/tokens/verify, perhaps your object identifier is invalid?",
+    );
+    api.push(404, no_route.clone()).push(404, no_route);
+    let client = api.client();
+
+    let err = client.verify_token().await.unwrap_err();
+
+    assert_eq!(err.kind, ApiErrorKind::Malformed);
+    let shown = format!("{:?}", miette::Report::new(err));
+    assert!(
+        shown.contains("CLOUDFLARE_API_BASE_URL must be the API's root, ending in /client/v4"),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains("CLOUDFLARE_API_TOKEN is a valid"),
+        "not a token problem: {shown}"
+    );
+}

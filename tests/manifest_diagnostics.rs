@@ -281,7 +281,10 @@ fn a_worker_named_by_its_script_and_json_that_is_not_json_are_refused() {
 
 #[test]
 fn an_entrypoint_that_is_a_directory_is_not_a_file() {
-    let dir = stack(&format!("{HEAD}[workers.w]\nmain = \"src\"\n"), &["src/index.js"]);
+    let dir = stack(
+        &format!("{HEAD}[workers.w]\nmain = \"src\"\n"),
+        &["src/index.js"],
+    );
     let (code, _, err) = validate(dir.path(), &[]);
     assert_eq!(code, 1, "{err}");
     assert!(

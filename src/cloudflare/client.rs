@@ -374,6 +374,19 @@ impl Client {
                     .await
                 {
                     Ok(status) => status,
+                    // Neither verify endpoint exists there: the base URL is
+                    // not the API's root.
+                    Err(again)
+                        if e.kind == ApiErrorKind::NotFound
+                            && again.kind == ApiErrorKind::NotFound =>
+                    {
+                        let mut e = e;
+                        e.kind = ApiErrorKind::Malformed;
+                        return Err(e.with_detail(format!(
+                            "{} does not answer the token check: CLOUDFLARE_API_BASE_URL must be the API's root, ending in /client/v4",
+                            self.base_url()
+                        )));
+                    }
                     Err(_) => {
                         let mut e = e;
                         e.kind = ApiErrorKind::Auth;

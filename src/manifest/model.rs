@@ -534,8 +534,12 @@ impl<'a> Builder<'a> {
             let main = self.dir.join(&main_rel);
             if !main_rel.is_empty() && w.build.is_none() && main.exists() && !main.is_file() {
                 self.problem(
-                    Problem::new(format!("entrypoint `{main_rel}` of worker `{key_str}` is not a file"), w.main.span(), "not a file")
-                        .help("`main` names the worker's entry module, e.g. \"src/index.ts\""),
+                    Problem::new(
+                        format!("entrypoint `{main_rel}` of worker `{key_str}` is not a file"),
+                        w.main.span(),
+                        "not a file",
+                    )
+                    .help("`main` names the worker's entry module, e.g. \"src/index.ts\""),
                 );
             } else if !main_rel.is_empty() && w.build.is_none() && !main.is_file() {
                 self.problem(
