@@ -293,3 +293,43 @@ fn an_entrypoint_that_is_a_directory_is_not_a_file() {
     );
     assert!(err.contains("cfdo.toml:6:8"), "{err}");
 }
+
+#[test]
+fn an_unquoted_date_is_told_to_be_quoted() {
+    let dir = stack(
+        "[stack]\nname = \"demo\"\ncompatibility_date = 2026-11-01\n",
+        &[],
+    );
+    let (code, _, err) = validate(dir.path(), &[]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("`2026-11-01` is a TOML date, and this value must be a string"),
+        "{err}"
+    );
+    assert!(err.contains("quote it: \"2026-11-01\""), "{err}");
+    assert!(err.contains("cfdo.toml:3:22"), "{err}");
+}
+
+#[test]
+fn a_date_that_is_not_in_the_calendar_is_refused() {
+    for (date, ok) in [
+        ("2026-02-31", false),
+        ("2025-02-29", false),
+        ("2024-02-29", true),
+    ] {
+        let dir = stack(
+            &format!("[stack]\nname = \"demo\"\ncompatibility_date = \"{date}\"\n"),
+            &[],
+        );
+        let (code, _, err) = validate(dir.path(), &[]);
+        if ok {
+            assert_eq!(code, 0, "{date}: {err}");
+        } else {
+            assert_eq!(code, 1, "{date}");
+            assert!(
+                err.contains(&format!("`{date}` is not a compatibility date")),
+                "{err}"
+            );
+        }
+    }
+}

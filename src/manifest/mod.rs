@@ -113,10 +113,25 @@ pub fn parse(
         Err(e) => {
             let span = e.span().unwrap_or(0..0);
             let message = e.message().trim().to_string();
-            let help = if message.starts_with("missing field") {
-                "add the missing key; the manifest reference in docs/manifest.md lists every key"
+            let written = text.get(span.clone()).unwrap_or("").trim();
+            // An unquoted date is a TOML date-time, which reaches serde as a map.
+            let date = written.len() >= 10
+                && written.as_bytes()[4] == b'-'
+                && written.as_bytes()[7] == b'-'
+                && written[..4].bytes().all(|b| b.is_ascii_digit());
+            let (message, help) = if date && message.contains("expected a string") {
+                (
+                    format!("`{written}` is a TOML date, and this value must be a string"),
+                    format!("quote it: \"{written}\""),
+                )
+            } else if message.starts_with("missing field") {
+                (message, "add the missing key; the manifest reference in docs/manifest.md lists every key".to_string())
             } else {
-                "give the value the type the manifest reference (docs/manifest.md) says"
+                (
+                    message,
+                    "give the value the type the manifest reference (docs/manifest.md) says"
+                        .to_string(),
+                )
             };
             problems.push(Problem::new(message.clone(), span, short_label(&message)).help(help));
             problems.sort_by_key(|p| p.span.start);

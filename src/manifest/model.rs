@@ -233,8 +233,10 @@ fn valid_date(date: &str) -> bool {
         && b.iter()
             .enumerate()
             .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
-        && matches!(date[5..7].parse::<u8>(), Ok(1..=12))
-        && matches!(date[8..10].parse::<u8>(), Ok(1..=31))
+        && date[5..7].parse::<u8>().ok().and_then(|m| time::Month::try_from(m).ok()).is_some_and(|month| {
+            let year = date[..4].parse::<i32>().unwrap_or(0);
+            matches!(date[8..10].parse::<u8>(), Ok(day) if day >= 1 && day <= month.length(year))
+        })
 }
 
 /// Builds the model from the raw manifest, collecting every problem.
