@@ -138,39 +138,56 @@ impl Graph {
                 }
             }
             GraphFormat::Dot => {
+                // Quoted dot strings: backslash and double quote escaped.
+                let q = |text: &str| text.replace('\\', "\\\\").replace('"', "\\\"");
                 out.push_str(&format!(
                     "digraph \"{}\" {{\n  rankdir=BT;\n",
-                    manifest.stack
+                    q(&manifest.stack)
                 ));
                 for level in &self.levels {
                     for key in level {
                         out.push_str(&format!(
-                            "  \"{key}\" [label=\"{key}\\n{}\"];\n",
-                            script(key)
+                            "  \"{}\" [label=\"{}\\n{}\"];\n",
+                            q(key),
+                            q(key),
+                            q(&script(key))
                         ));
                     }
                 }
                 for e in &self.edges {
                     out.push_str(&format!(
                         "  \"{}\" -> \"{}\" [label=\"{}\"];\n",
-                        e.client, e.host, e.binding
+                        q(&e.client),
+                        q(&e.host),
+                        q(&e.binding)
                     ));
                 }
                 out.push_str("}\n");
             }
             GraphFormat::Mermaid => {
                 out.push_str("graph BT\n");
-                let id = |key: &str| key.replace(|c: char| !c.is_ascii_alphanumeric(), "_");
-                for level in &self.levels {
-                    for key in level {
-                        out.push_str(&format!("  {}[\"{key} ({})\"]\n", id(key), script(key)));
-                    }
+                // Node ids by position (keys such as `a-b` and `a_b` stay
+                // apart); labels with Mermaid's entity for a double quote.
+                let keys: Vec<&String> = self.levels.iter().flatten().collect();
+                let id = |key: &str| {
+                    keys.iter()
+                        .position(|k| k.as_str() == key)
+                        .map_or_else(|| "unknown".to_string(), |i| format!("w{i}"))
+                };
+                let label = |text: &str| text.replace('"', "#quot;");
+                for key in &keys {
+                    out.push_str(&format!(
+                        "  {}[\"{} ({})\"]\n",
+                        id(key),
+                        label(key),
+                        label(&script(key))
+                    ));
                 }
                 for e in &self.edges {
                     out.push_str(&format!(
-                        "  {} -->|{}| {}\n",
+                        "  {} -->|\"{}\"| {}\n",
                         id(&e.client),
-                        e.binding,
+                        label(&e.binding),
                         id(&e.host)
                     ));
                 }

@@ -81,7 +81,53 @@ fn graph_formats_dot_and_mermaid() {
         .arg(&manifest)
         .output()
         .unwrap();
-    assert!(String::from_utf8_lossy(&mermaid.stdout).contains("client -->|COUNTER| host"));
+    assert_eq!(
+        String::from_utf8_lossy(&mermaid.stdout),
+        "graph BT\n  w0[\"host (counter-host)\"]\n  w1[\"client (counter-client)\"]\n  w1 -->|\"COUNTER\"| w0\n"
+    );
+}
+
+#[test]
+fn graph_keys_that_look_alike_or_hold_quotes_stay_apart_and_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("w.js"),
+        "export default { fetch() { return new Response('ok') } }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("cfdo.toml"),
+        "[stack]\nname = \"g\"\ncompatibility_date = \"2026-11-01\"\n\n[workers.a-b]\nmain = \"w.js\"\n\n[workers.a_b]\nname = \"ab\"\nmain = \"w.js\"\n\n[workers.a_b.bindings]\nS = { service = \"a-b\" }\n\n[workers.'q\"x']\nname = \"qx\"\nmain = \"w.js\"\n",
+    )
+    .unwrap();
+    let graph = |format: &str| {
+        let out = Command::cargo_bin("cfdo")
+            .unwrap()
+            .current_dir(dir.path())
+            .args(["graph", "--format", format])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let mermaid = graph("mermaid");
+    assert!(mermaid.contains("[\"a-b (a-b)\"]"), "{mermaid}");
+    assert!(mermaid.contains("[\"a_b (ab)\"]"), "{mermaid}");
+    assert!(mermaid.contains("[\"q#quot;x (qx)\"]"), "{mermaid}");
+    // a_b needs a-b: two nodes, never a self-loop.
+    let edge = mermaid
+        .lines()
+        .find(|l| l.contains("-->"))
+        .expect("an edge");
+    let ends: Vec<&str> = edge
+        .split_whitespace()
+        .filter(|w| w.starts_with('w'))
+        .collect();
+    assert_eq!(ends.len(), 2, "{edge}");
+    assert_ne!(ends[0], ends[1], "{mermaid}");
+    let dot = graph("dot");
+    assert!(dot.contains("\"q\\\"x\" [label=\"q\\\"x\\nqx\"];"), "{dot}");
+    assert!(dot.contains("\"a_b\" -> \"a-b\" [label=\"S\"];"), "{dot}");
 }
 
 const OVERLAY: &str = r#"
