@@ -191,3 +191,31 @@ fn a_build_command_shared_by_two_workers_runs_once() {
         "run\n"
     );
 }
+
+#[test]
+fn a_build_command_that_leaves_a_process_running_does_not_hold_up_the_build() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = command_project(tmp.path());
+    // The background `sleep` keeps the command's output open long after it exits.
+    let input = BuildInput {
+        worker: "gen".into(),
+        main: root.join("dist/worker.js"),
+        root: root.clone(),
+        no_bundle: false,
+        build_command: Some(
+            "mkdir -p dist && cp src/template.js dist/worker.js && (sleep 120 &) && echo started"
+                .into(),
+        ),
+    };
+    let options = options(tmp.path());
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = sender.send(build_all_with(&[input], &options));
+    });
+    let built = receiver
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the build returned while the background process still runs")
+        .unwrap()
+        .remove(0);
+    assert!(String::from_utf8_lossy(&built.modules[0].content).contains("\"generated\""));
+}

@@ -5,7 +5,8 @@ use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
 
 use miette::{Result, miette};
 
@@ -13,6 +14,9 @@ use super::BuildInput;
 
 /// How many of a failed command's last output lines the error repeats.
 const TAIL_LINES: usize = 20;
+
+/// How long, once a command has exited, its output may still take to close.
+const OUTPUT_GRACE: Duration = Duration::from_secs(1);
 
 /// Runs each distinct (directory, command) pair once, in parallel, and fails
 /// if any of them fails.
@@ -83,21 +87,46 @@ fn run(root: &Path, command: &str, workers: &str) -> Result<()> {
                 root.display()
             )
         })?;
-    let tail: Mutex<VecDeque<String>> = Mutex::new(VecDeque::new());
-    let stdout = child.stdout.take();
-    let stderr = child.stderr.take();
-    std::thread::scope(|scope| {
-        let tail = &tail;
-        if let Some(out) = stdout {
-            scope.spawn(move || echo(out, workers, tail));
-        }
-        if let Some(err) = stderr {
-            scope.spawn(move || echo(err, workers, tail));
-        }
-    });
+    // The output is read on threads of their own: a process the command left
+    // running in the background (`server &`) may keep the pipes open after
+    // the command exits, and cfdo does not wait for that.
+    let tail: Arc<Mutex<VecDeque<String>>> = Arc::new(Mutex::new(VecDeque::new()));
+    let (done, finished) = mpsc::channel::<()>();
+    let mut readers = 0;
+    for stream in [
+        child
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+        child
+            .stderr
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let (tail, done, workers) = (tail.clone(), done.clone(), workers.to_string());
+        readers += 1;
+        std::thread::spawn(move || {
+            echo(stream, &workers, &tail);
+            let _ = done.send(());
+        });
+    }
     let status = child.wait().map_err(|e| {
         miette!("worker `{workers}`: build command `{command}` could not be waited for: {e}")
     })?;
+    let deadline = Instant::now() + OUTPUT_GRACE;
+    for _ in 0..readers {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if finished.recv_timeout(left).is_err() {
+            eprintln!(
+                "[{workers}] build: `{command}` exited, but a process it started still holds its output; not waiting for it"
+            );
+            break;
+        }
+    }
+    let tail = tail.lock().map(|t| t.clone()).unwrap_or_default();
     if status.success() {
         return Ok(());
     }
@@ -105,7 +134,6 @@ fn run(root: &Path, command: &str, workers: &str) -> Result<()> {
         Some(code) => format!("exit status {code}"),
         None => "a signal".to_string(),
     };
-    let tail = tail.into_inner().unwrap_or_default();
     let shown = if tail.is_empty() {
         "(it printed nothing)".to_string()
     } else {
