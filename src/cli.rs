@@ -63,6 +63,10 @@ pub enum Command {
     /// Make the account match the manifest.
     Apply(ApplyArgs),
     /// Remove everything the stack owns: clients first, hosts last.
+    ///
+    /// Destroy is explicit intent: its Durable Object namespaces and their
+    /// stored data go too (the plan lists them), without --allow-data-loss.
+    /// A namespace with `protect = true` stops it.
     Destroy(DestroyArgs),
     /// Check the manifest without contacting any API.
     Validate,

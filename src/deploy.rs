@@ -159,6 +159,7 @@ async fn compute_plan(
     graph: &Graph,
     built: &BTreeMap<String, BuiltWorker>,
     parallelism: usize,
+    secrets_required: bool,
 ) -> Result<ChangeSet> {
     // One clear error before anything else when the token is bad (docs/failures.md, F13).
     conn.client.verify_token().await?;
@@ -171,6 +172,7 @@ async fn compute_plan(
         &snapshot,
         &conn.plan_target(),
         &secret_from_env,
+        secrets_required,
     )?;
     Ok(changes)
 }
@@ -198,7 +200,15 @@ pub fn plan(global: &GlobalArgs, args: &PlanArgs) -> Result<Outcome> {
     let (manifest, graph) = load(global)?;
     let built = build_workers(&manifest)?;
     let conn = connect(global, &args.edge, &manifest)?;
-    let changes = runtime()?.block_on(compute_plan(&conn, &manifest, &graph, &built, 10))?;
+    // A plan to look at needs no secret values; a plan saved to be applied does.
+    let changes = runtime()?.block_on(compute_plan(
+        &conn,
+        &manifest,
+        &graph,
+        &built,
+        10,
+        args.out.is_some(),
+    ))?;
     show_plan(global, &changes);
     if let Some(path) = &args.out {
         save_plan(path, &changes)?;
@@ -457,7 +467,8 @@ pub fn apply(global: &GlobalArgs, args: &ApplyArgs) -> Result<Outcome> {
                 if let Err(conflict) = apply::check_fingerprints(&conn.client, &saved, &all).await {
                     return Ok::<_, miette::Report>((Some(conflict), None));
                 }
-                let fresh = compute_plan(&conn, &manifest, &graph, &built, parallelism).await?;
+                let fresh =
+                    compute_plan(&conn, &manifest, &graph, &built, parallelism, true).await?;
                 Ok((None, Some(fresh)))
             })?;
             // The account, manifest, code and secrets are as planned, so planning
@@ -481,7 +492,14 @@ pub fn apply(global: &GlobalArgs, args: &ApplyArgs) -> Result<Outcome> {
             }
             saved
         }
-        None => rt.block_on(compute_plan(&conn, &manifest, &graph, &built, parallelism))?,
+        None => rt.block_on(compute_plan(
+            &conn,
+            &manifest,
+            &graph,
+            &built,
+            parallelism,
+            true,
+        ))?,
     };
     show_plan(global, &changes);
     if let Some(conflict) = stale {

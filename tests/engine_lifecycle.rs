@@ -228,16 +228,29 @@ API_KEY = { secret = "SEC_TEST_API_KEY" }
         run
     };
 
-    // Unset: a plan-time error naming the variable.
-    let missing = run(&["plan"], None);
-    missing.expect_code(1);
+    // Unset: a plan to look at goes ahead and says what it cannot know; a
+    // plan to save and apply, and apply itself, need the value.
+    let look = run(&["plan", "--detailed-exitcode"], None);
+    look.expect_code(2);
     assert!(
-        missing
-            .err()
-            .contains("reads environment variable `SEC_TEST_API_KEY`, which is not set"),
+        flat(&look.stdout).contains(
+            "secret `API_KEY`: SEC_TEST_API_KEY is not set here, so whether its value changed is unknown; apply needs it"
+        ),
         "{}",
-        missing.stderr
+        look.stdout
     );
+    for args in [&["plan", "--out", "plan.json"][..], &["apply", "--yes"][..]] {
+        let missing = run(args, None);
+        missing.expect_code(1);
+        assert!(
+            missing
+                .err()
+                .contains("reads environment variable `SEC_TEST_API_KEY`, which is not set"),
+            "{args:?}: {}",
+            missing.stderr
+        );
+    }
+    assert!(p.script_names().is_empty());
 
     let plan = run(&["plan", "--out", "plan.json"], Some(secret));
     plan.expect_code(0);
@@ -262,6 +275,24 @@ API_KEY = { secret = "SEC_TEST_API_KEY" }
     );
 
     run(&["plan", "--detailed-exitcode"], Some(secret)).expect_code(0);
+    // Without the value nothing can be said to change.
+    let unknown = run(&["plan", "--detailed-exitcode"], None);
+    unknown.expect_code(0);
+    assert!(
+        flat(&unknown.stdout)
+            .contains("note: sec-app: secret `API_KEY`: SEC_TEST_API_KEY is not set here"),
+        "{}",
+        unknown.stdout
+    );
+    let unknown = run(&["--json", "plan", "--detailed-exitcode"], None);
+    unknown.expect_code(0);
+    assert!(
+        strings(&unknown.change("sec-app"), "notes")
+            .iter()
+            .any(|n| n.contains("SEC_TEST_API_KEY is not set here")),
+        "{}",
+        unknown.stdout
+    );
     let changed = run(
         &["--json", "plan", "--detailed-exitcode"],
         Some("s3cr3t-other"),

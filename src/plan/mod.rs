@@ -250,6 +250,8 @@ pub struct DesiredScript {
     pub config_hash: String,
     pub secrets: BTreeMap<String, Sensitive>,
     pub secrets_fingerprint: Option<String>,
+    /// Secrets whose environment variable is not set: (binding, variable).
+    pub unset_secrets: Vec<(String, String)>,
 }
 
 /// Computes a worker's desired settings; `secret_value` reads a secret's environment variable.
@@ -266,20 +268,24 @@ pub fn desired_script(
         &bindings_map(&bindings, &worker.script),
     );
     let mut secrets = BTreeMap::new();
+    let mut unset_secrets = Vec::new();
     for b in &worker.bindings {
         if let BindingKind::Secret { env_var } = &b.kind {
             match secret_value(env_var) {
                 Some(v) => {
                     secrets.insert(b.name.clone(), Sensitive(v));
                 }
-                None => problems.push(
+                None => {
+                    unset_secrets.push((b.name.clone(), env_var.clone()));
+                    problems.push(
                     Problem::new(
                         format!("secret `{}` of worker `{}` reads environment variable `{env_var}`, which is not set (or not valid UTF-8)", b.name, worker.key),
                         b.span.clone(),
                         "secret value missing",
                     )
                     .help(format!("set {env_var} in the environment cfdo runs in (in CI, from the pipeline's secret store)")),
-                ),
+                    );
+                }
             }
         }
     }
@@ -289,6 +295,7 @@ pub fn desired_script(
         config_hash,
         secrets,
         secrets_fingerprint,
+        unset_secrets,
     }
 }
 
@@ -362,6 +369,7 @@ pub fn plan(
     snapshot: &Snapshot,
     target: &PlanTarget,
     secret_value: &dyn Fn(&str) -> Option<String>,
+    secrets_required: bool,
 ) -> Result<ChangeSet, crate::manifest::ManifestErrors> {
     let mut problems = Vec::new();
     let mut changes = Vec::new();
@@ -384,7 +392,13 @@ pub fn plan(
     for worker in &manifest.workers {
         let info = snapshot.scripts.get(&worker.script);
         fingerprints.insert(worker.script.clone(), info.map(fingerprint));
-        let desired = desired_script(manifest, worker, secret_value, &mut problems);
+        // Without the values (a plan on a pull request, say) whether a secret
+        // changed is unknown, and the plan says so; apply needs them.
+        let mut secret_problems = Vec::new();
+        let desired = desired_script(manifest, worker, secret_value, &mut secret_problems);
+        if secrets_required {
+            problems.extend(secret_problems);
+        }
         for b in &desired.bindings {
             if let Binding::DurableObjectNamespace {
                 name,
@@ -423,7 +437,13 @@ pub fn plan(
             .get(&worker.key)
             .map(|c| c.hash.clone())
             .unwrap_or_default();
-        let mut notes: Vec<String> = Vec::new();
+        let mut notes: Vec<String> = desired
+            .unset_secrets
+            .iter()
+            .map(|(name, var)| {
+                format!("secret `{name}`: {var} is not set here, so whether its value changed is unknown; apply needs it")
+            })
+            .collect();
 
         let (action, fields, drift, workers_dev) = match info {
             None => {
@@ -841,7 +861,10 @@ fn diff_script(
         }
     }
     let remote_secrets = tag_value(info, SECRETS_TAG);
-    if remote_secrets != desired.secrets_fingerprint.as_deref() && !desired.secrets.is_empty() {
+    if remote_secrets != desired.secrets_fingerprint.as_deref()
+        && !desired.secrets.is_empty()
+        && desired.unset_secrets.is_empty()
+    {
         fields.push(FieldDiff {
             field: "secrets".into(),
             before: Some("(sensitive)".into()),

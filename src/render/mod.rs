@@ -206,6 +206,11 @@ pub fn plan_text(changes: &ChangeSet, colour: bool) -> String {
                 colour
             )
         ));
+        for change in changes.changes.iter().filter(|c| c.is_noop()) {
+            for note in &change.notes {
+                out.push_str(&format!("      note: {}: {note}\n", change.script));
+            }
+        }
     }
     out.push('\n');
     out.push_str(&plan_summary_text(changes, colour));
