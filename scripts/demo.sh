@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+echo "== building cfdo (the first build takes a few minutes)"
 cargo build --quiet --locked
 cfdo="$PWD/target/debug/cfdo"
 # A private edge for the demo, so it never touches another edge's account.

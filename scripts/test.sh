@@ -12,7 +12,8 @@ fi
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
-cargo test --locked "$@" 2>&1 | tee "$log" || status=$?
+# --no-fail-fast: every test binary runs, so the count below covers the whole suite.
+cargo test --locked --no-fail-fast "$@" 2>&1 | tee "$log" || status=$?
 # cargo prints one "test result:" line per test binary; the totals are their sum.
 awk '/^test result:/ { p += $4; f += $6; s += $8 }
      END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, s }' "$log"

@@ -522,3 +522,36 @@ fn secrets_are_put_listed_and_deleted_without_an_upload() {
     assert_eq!(status, 200);
     assert_eq!(edge.call_json("echo", "/")["secret"], Value::Null);
 }
+
+#[test]
+fn worker_ports_come_from_outside_the_ephemeral_range() {
+    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap();
+    let bounds: Vec<u16> = range
+        .split_whitespace()
+        .map(|p| p.parse().unwrap())
+        .collect();
+    let edge = Edge::start();
+    for name in ["one", "two", "three"] {
+        let (status, body) = edge.deploy(name, &fixture("hello.js"), json!([]), None);
+        assert_eq!(status, 200, "{body}");
+    }
+    let status = edge.status_json();
+    for (name, url) in status["workers"].as_object().unwrap() {
+        let port: u16 = url
+            .as_str()
+            .unwrap()
+            .rsplit(':')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        // Ports the system hands out for port 0 (to any other program) are never a Worker's.
+        if bounds[0] > 12000 {
+            assert!(
+                !(bounds[0]..=bounds[1]).contains(&port),
+                "{name} on {port}, inside {range}"
+            );
+        }
+        assert_eq!(edge.call(name, "/").1, "hello from the edge");
+    }
+}

@@ -397,17 +397,7 @@ fn public_bindings(state: &AccountState, holder: &str, bindings: &[Binding]) -> 
 /// system alone could hand its port out again.
 fn free_port(state: &AccountState) -> u16 {
     let taken: std::collections::BTreeSet<u16> = state.scripts.values().map(|s| s.port).collect();
-    let mut last = 0;
-    for _ in 0..64 {
-        last = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .unwrap_or(0);
-        if last != 0 && !taken.contains(&last) {
-            return last;
-        }
-    }
-    last
+    super::free_worker_port(&taken)
 }
 
 /// What an upload's multipart body holds: the metadata and each module

@@ -571,6 +571,53 @@ fn newest_compatibility_date(workerd: &std::path::Path) -> String {
     })
 }
 
+/// A port for a Worker: free on 127.0.0.1 now and not in `taken`. A Worker's
+/// port is chosen before workerd binds it, so it comes from outside the
+/// system's ephemeral range when there is room: ports other programs get by
+/// binding port 0 never come from there, so none can take it meanwhile.
+pub(crate) fn free_worker_port(taken: &std::collections::BTreeSet<u16>) -> u16 {
+    use rand::Rng;
+    let (low, high) = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|text| {
+            let mut parts = text.split_whitespace().map(|p| p.parse::<u16>().ok());
+            Some((parts.next()??, parts.next()??))
+        })
+        .unwrap_or((49152, 65535));
+    let range = if low > 12000 {
+        Some(10000..low)
+    } else if high < 63000 {
+        Some(high + 1..65535)
+    } else {
+        None
+    };
+    let free = |port: u16| {
+        port != 0
+            && !taken.contains(&port)
+            && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
+    };
+    if let Some(range) = range {
+        let mut rng = rand::rng();
+        for _ in 0..256 {
+            let port = rng.random_range(range.clone());
+            if free(port) {
+                return port;
+            }
+        }
+    }
+    let mut last = 0;
+    for _ in 0..64 {
+        last = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap_or(0);
+        if free(last) {
+            return last;
+        }
+    }
+    last
+}
+
 fn parse_rate_limit(text: &str) -> Result<(u32, Duration)> {
     let parsed = text
         .split_once('/')
@@ -632,16 +679,7 @@ fn serve(args: &EdgeServeArgs) -> Result<Outcome> {
         if !assigned.insert(script.port)
             || std::net::TcpListener::bind(("127.0.0.1", script.port)).is_err()
         {
-            let mut free = 0;
-            for _ in 0..64 {
-                free = std::net::TcpListener::bind("127.0.0.1:0")
-                    .and_then(|l| l.local_addr())
-                    .map(|a| a.port())
-                    .into_diagnostic()?;
-                if !assigned.contains(&free) {
-                    break;
-                }
-            }
+            let free = free_worker_port(&assigned);
             assigned.insert(free);
             eprintln!(
                 "cfdo edge: port {} of script {name} is in use by another program or script; serving it on {free} instead",
