@@ -18,6 +18,7 @@ pub struct Cli {
 }
 
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// The manifest to read.
     #[arg(
@@ -95,7 +96,7 @@ pub struct PlanArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct ApplyArgs {
-    /// A plan saved by `cfdo plan --out`; applied exactly, refused if the account changed since.
+    /// A plan saved by `cfdo plan --out`; applied exactly, refused if the account or the manifest changed since.
     #[arg(value_name = "PLAN_FILE")]
     pub plan_file: Option<PathBuf>,
     /// Do not ask for confirmation (needed when there is no terminal).
@@ -145,11 +146,12 @@ pub enum GraphFormat {
 
 /// Where the local edge keeps its state and listens.
 #[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "Local edge options")]
 pub struct EdgeLocation {
     /// The edge's state directory (default: the user's data directory, e.g. ~/.local/share/cfdo/edge).
     #[arg(long, env = "CFDO_EDGE_DIR", value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
-    /// The API port when starting an edge; 0 picks a free port and records it in the state directory.
+    /// The edge's API port: used when this command starts the edge (0 picks a free port and records it in the state directory); a running edge is found through its state directory.
     #[arg(long, value_name = "N")]
     pub port: Option<u16>,
 }

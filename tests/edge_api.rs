@@ -245,6 +245,12 @@ fn status_env_and_logs_describe_the_running_edge() {
     assert!(text.contains(&edge.api) && text.contains(url), "{text}");
     assert!(!text.contains(&edge.token), "status never prints the token");
 
+    let env = edge.edge(&["--json", "env"]);
+    let vars: serde_json::Value = serde_json::from_slice(&env.stdout).expect("edge env --json");
+    assert_eq!(vars["CLOUDFLARE_API_BASE_URL"], edge.api.as_str());
+    assert_eq!(vars["CLOUDFLARE_API_TOKEN"], edge.token.as_str());
+    assert_eq!(vars["CLOUDFLARE_ACCOUNT_ID"], edge.account.as_str());
+
     let logs = edge.edge(&["logs", "-n", "50"]);
     let text = String::from_utf8_lossy(&logs.stdout);
     assert!(text.contains("PUT /client/v4/accounts/"), "{text}");
@@ -554,4 +560,21 @@ fn worker_ports_come_from_outside_the_ephemeral_range() {
         }
         assert_eq!(edge.call(name, "/").1, "hello from the edge");
     }
+}
+
+#[test]
+fn logs_of_a_state_directory_that_never_ran_an_edge_say_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(edge_support::cfdo_bin())
+        .args(["edge", "logs", "--state-dir"])
+        .arg(dir.path())
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no edge has run with this state directory"),
+        "{err}"
+    );
 }

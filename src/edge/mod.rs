@@ -171,7 +171,13 @@ pub fn run(args: &EdgeArgs, global: &GlobalArgs) -> Result<Outcome> {
             let dir = state_dir(&logs.location)?;
             let text = match std::fs::read_to_string(dir.log_file()) {
                 Ok(text) => text,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Err(miette!(
+                        help = "start it with `cfdo edge start` (or any plan, apply or destroy on the local target)",
+                        "no edge log in {}: no edge has run with this state directory",
+                        dir.root.display()
+                    ));
+                }
                 Err(e) => {
                     return Err(miette!(
                         "cannot read the edge log {}: {e}",
@@ -194,9 +200,22 @@ pub fn run(args: &EdgeArgs, global: &GlobalArgs) -> Result<Outcome> {
             let dir = state_dir(location)?;
             let info = running(&dir).ok_or_else(|| not_running(&dir))?;
             let conn = connection(&dir, &info)?;
-            println!("export CLOUDFLARE_API_BASE_URL={}", conn.api_base_url);
-            println!("export CLOUDFLARE_API_TOKEN={}", conn.token);
-            println!("export CLOUDFLARE_ACCOUNT_ID={}", conn.account_id);
+            let vars = [
+                ("CLOUDFLARE_API_BASE_URL", &conn.api_base_url),
+                ("CLOUDFLARE_API_TOKEN", &conn.token),
+                ("CLOUDFLARE_ACCOUNT_ID", &conn.account_id),
+            ];
+            if global.json {
+                let object: serde_json::Map<String, serde_json::Value> = vars
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), serde_json::Value::from(v.as_str())))
+                    .collect();
+                println!("{}", serde_json::Value::Object(object));
+            } else {
+                for (k, v) in vars {
+                    println!("export {k}={v}");
+                }
+            }
             Ok(Outcome::Success)
         }
     }
