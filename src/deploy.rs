@@ -811,8 +811,18 @@ fn finish(
             "apply stopped: {conflict}"
         ));
     }
+    // A migration tag that moved under the apply: someone else applied meanwhile.
+    let tag_moved = report
+        .failed
+        .iter()
+        .any(|o| o.result.as_ref().err().is_some_and(|e| e.contains("[code: 10079]")));
+    let help = if tag_moved {
+        "a script's migration tag changed during this apply (another apply, or another tool, ran meanwhile): run `cfdo plan` to see the account as it is now, then apply again"
+    } else {
+        "fix the cause and run apply again: it continues from what the account holds now"
+    };
     Err(miette!(
-        help = "fix the cause and run apply again: it continues from what the account holds now",
+        help = help,
         "{}",
         match (first, report.interrupted) {
             (Some(first), _) => format!("apply stopped after a failure: {first}"),
