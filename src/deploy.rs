@@ -812,10 +812,12 @@ fn finish(
         ));
     }
     // A migration tag that moved under the apply: someone else applied meanwhile.
-    let tag_moved = report
-        .failed
-        .iter()
-        .any(|o| o.result.as_ref().err().is_some_and(|e| e.contains("[code: 10079]")));
+    let tag_moved = report.failed.iter().any(|o| {
+        o.result
+            .as_ref()
+            .err()
+            .is_some_and(|e| e.contains("[code: 10079]"))
+    });
     let help = if tag_moved {
         "a script's migration tag changed during this apply (another apply, or another tool, ran meanwhile): run `cfdo plan` to see the account as it is now, then apply again"
     } else {

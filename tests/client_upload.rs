@@ -346,3 +346,36 @@ async fn a_migration_tag_conflict_not_explained_by_a_retry_is_an_error() {
     let methods: Vec<_> = api.requests().iter().map(|r| r.method.clone()).collect();
     assert_eq!(methods, ["PUT", "PUT", "GET", "PUT"]);
 }
+
+#[tokio::test]
+async fn an_answer_that_echoes_a_sent_secret_never_shows_it() {
+    let secret = "SUPERSECRETVALUE42";
+    let api = MockApi::start().await;
+    // An API (or a proxy) that quotes what it was sent back in its error.
+    api.push(
+        400,
+        fail(
+            10021,
+            &format!("invalid binding {{\"type\":\"secret_text\",\"name\":\"API_KEY\",\"text\":\"{secret}\"}}"),
+        ),
+    );
+    let mut config = api.config();
+    let log = capture_log(&mut config);
+    let client = Client::new(config).unwrap();
+    let mut with_secret = metadata();
+    with_secret.bindings.push(Binding::SecretText {
+        name: "API_KEY".into(),
+        text: Some(cfdo::cloudflare::types::Sensitive(secret.into())),
+    });
+
+    let err = client
+        .upload_script("web", &with_secret, &modules())
+        .await
+        .unwrap_err();
+
+    let shown = format!("{err} {:?}", miette::Report::new(err.clone()));
+    assert!(!shown.contains(secret), "{shown}");
+    assert!(shown.contains("\"text\":\"(sensitive)\""), "{shown}");
+    let logged = log.lock().unwrap().join("\n");
+    assert!(!logged.contains(secret), "{logged}");
+}

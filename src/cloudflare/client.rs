@@ -18,8 +18,8 @@ use super::budget::RateLimiter;
 pub use super::error::{ApiError, ApiErrorKind};
 use super::retry::{Backoff, parse_retry_after};
 pub use super::types::{
-    ApiMessage, Module, Namespace, References, ScriptInfo, ScriptSettings, ScriptSubdomain,
-    UploadMetadata,
+    ApiMessage, Binding, Module, Namespace, References, ScriptInfo, ScriptSettings,
+    ScriptSubdomain, UploadMetadata,
 };
 use super::types::{ResultInfo, codes};
 
@@ -191,6 +191,9 @@ struct Inner {
     /// Set when the API answered with `Retry-After`: no clone sends anything
     /// before this instant, since the limit is per token, not per task.
     paused_until: Mutex<Option<tokio::time::Instant>>,
+    /// Secret values this client has sent: scrubbed, like the token, from
+    /// any text that came back (an answer may echo what it was sent).
+    secrets: Mutex<Vec<String>>,
 }
 
 impl fmt::Debug for Client {
@@ -341,6 +344,7 @@ impl Client {
                 limiter: RateLimiter::new(config.rate_limit),
                 stats: Mutex::new(ClientStats::default()),
                 paused_until: Mutex::new(None),
+                secrets: Mutex::new(Vec::new()),
             }),
         })
     }
@@ -476,6 +480,18 @@ impl Client {
         let (url, endpoint) = self.url(Method::PUT, &segments, &[]);
         let new_tag = metadata.migrations.as_ref().and_then(|m| m.new_tag.clone());
         let metadata_tags = metadata.tags.clone();
+        if let Ok(mut secrets) = self.inner.secrets.lock() {
+            for binding in &metadata.bindings {
+                if let Binding::SecretText {
+                    text: Some(value), ..
+                } = binding
+                    && !value.0.is_empty()
+                    && !secrets.contains(&value.0)
+                {
+                    secrets.push(value.0.clone());
+                }
+            }
+        }
         let metadata = serde_json::to_string(metadata).map_err(|e| {
             ApiError::new(&endpoint, ApiErrorKind::Api)
                 .with_detail(format!("cannot encode the upload metadata: {e}"))
@@ -779,14 +795,22 @@ impl Client {
         }
     }
 
-    /// Removes the token from any text that came from outside or from a
-    /// library error, so it cannot leak into an error or a log.
+    /// Removes the token and every secret value sent from any text that came
+    /// from outside or from a library error, so none can leak into an error
+    /// or a log.
     fn scrub(&self, text: &str) -> String {
-        if self.inner.token.is_empty() || !text.contains(&self.inner.token) {
-            text.to_string()
-        } else {
-            text.replace(&self.inner.token, "(redacted)")
+        let mut out = text.to_string();
+        if !self.inner.token.is_empty() && out.contains(&self.inner.token) {
+            out = out.replace(&self.inner.token, "(redacted)");
         }
+        if let Ok(secrets) = self.inner.secrets.lock() {
+            for secret in secrets.iter() {
+                if out.contains(secret.as_str()) {
+                    out = out.replace(secret.as_str(), "(sensitive)");
+                }
+            }
+        }
+        out
     }
 
     /// The URL of an API path and its endpoint label (`GET /accounts/…`).
