@@ -5,7 +5,6 @@ use std::process::ExitCode;
 use miette::Result;
 
 use crate::cli::{Cli, Command, GlobalArgs};
-use crate::graph::Graph;
 use crate::manifest;
 
 fn plural(n: usize) -> &'static str {
@@ -96,12 +95,10 @@ pub fn run(cli: Cli) -> Result<Outcome> {
             Ok(Outcome::Success)
         }
         Command::Validate => {
-            let manifest = manifest::load(&cli.global.manifest, cli.global.env.as_deref())?;
+            let (manifest, graph) = crate::deploy::load(&cli.global)?;
             if cli.global.env.is_none() {
                 manifest::check_environments(&manifest)?;
             }
-            let graph =
-                Graph::new(&manifest).map_err(|p| miette::Report::new(manifest.errors(vec![p])))?;
             if cli.global.json {
                 crate::render::json_line(&serde_json::json!({
                     "type": "validated",
@@ -127,9 +124,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
             Ok(Outcome::Success)
         }
         Command::Graph(args) => {
-            let manifest = manifest::load(&cli.global.manifest, cli.global.env.as_deref())?;
-            let graph =
-                Graph::new(&manifest).map_err(|p| miette::Report::new(manifest.errors(vec![p])))?;
+            let (manifest, graph) = crate::deploy::load(&cli.global)?;
             if cli.global.json {
                 crate::render::json_line(&serde_json::json!({
                     "type": "graph",

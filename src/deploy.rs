@@ -93,7 +93,8 @@ fn connect(global: &GlobalArgs, edge: &EdgeLocation, manifest: &Manifest) -> Res
     })
 }
 
-fn load(global: &GlobalArgs) -> Result<(Manifest, Graph)> {
+/// The manifest of `-f` for `--env`, validated, and its dependency graph.
+pub fn load(global: &GlobalArgs) -> Result<(Manifest, Graph)> {
     let manifest = manifest::load(&global.manifest, global.env.as_deref())?;
     let graph = Graph::new(&manifest).map_err(|p| miette::Report::new(manifest.errors(vec![p])))?;
     Ok((manifest, graph))

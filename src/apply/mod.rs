@@ -218,14 +218,6 @@ async fn run_change(
     }
 }
 
-fn fingerprint_of(s: &crate::cloudflare::types::ScriptInfo) -> Fingerprint {
-    Fingerprint {
-        etag: s.etag.clone(),
-        modified_on: s.modified_on.clone(),
-        migration_tag: s.migration_tag.clone(),
-    }
-}
-
 /// Refuses to change scripts that changed in the account since the plan;
 /// the error names the script (or the failed read) and what to do.
 pub async fn check_fingerprints(
@@ -244,7 +236,7 @@ pub async fn check_fingerprints(
     })?;
     let now: BTreeMap<&str, Fingerprint> = scripts
         .iter()
-        .map(|s| (s.id.as_str(), fingerprint_of(s)))
+        .map(|s| (s.id.as_str(), Fingerprint::from(s)))
         .collect();
     for change in step {
         if let Some(planned) = changes.fingerprints.get(&change.script) {

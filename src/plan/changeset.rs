@@ -75,6 +75,16 @@ pub struct Fingerprint {
     pub migration_tag: Option<String>,
 }
 
+impl From<&crate::cloudflare::types::ScriptInfo> for Fingerprint {
+    fn from(info: &crate::cloudflare::types::ScriptInfo) -> Self {
+        Fingerprint {
+            etag: info.etag.clone(),
+            modified_on: info.modified_on.clone(),
+            migration_tag: info.migration_tag.clone(),
+        }
+    }
+}
+
 /// The change to one script.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Change {

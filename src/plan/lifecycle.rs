@@ -185,13 +185,19 @@ pub fn derive(
         });
         if !still_hosted && !transferred_away {
             lifecycle.step.deleted_classes.push(class.to_string());
-            lifecycle.data_loss.push(format!(
-                "deletes Durable Object class `{class}` of `{script}` (namespace {}) and all of its stored data",
-                existing.id
-            ));
+            lifecycle
+                .data_loss
+                .push(class_data_loss(class, script, &existing.id));
         }
     }
     lifecycle
+}
+
+/// The data-loss sentence for deleting class `class` of `script`.
+pub fn class_data_loss(class: &str, script: &str, namespace_id: &str) -> String {
+    format!(
+        "deletes Durable Object class `{class}` of `{script}` (namespace {namespace_id}) and all of its stored data"
+    )
 }
 
 fn storage_switch(decl: &NamespaceDecl, existing_sqlite: bool) -> Problem {

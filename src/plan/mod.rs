@@ -304,14 +304,6 @@ pub fn config_fingerprint(worker: &Worker, desired: &DesiredScript) -> String {
     format!("{} workers_dev={}", desired.config_hash, worker.workers_dev)
 }
 
-fn fingerprint(info: &ScriptInfo) -> Fingerprint {
-    Fingerprint {
-        etag: info.etag.clone(),
-        modified_on: info.modified_on.clone(),
-        migration_tag: info.migration_tag.clone(),
-    }
-}
-
 fn short(hash: &str) -> String {
     hash.chars().take(12).collect()
 }
@@ -391,7 +383,7 @@ pub fn plan(
 
     for worker in &manifest.workers {
         let info = snapshot.scripts.get(&worker.script);
-        fingerprints.insert(worker.script.clone(), info.map(fingerprint));
+        fingerprints.insert(worker.script.clone(), info.map(Fingerprint::from));
         // Without the values (a plan on a pull request, say) whether a secret
         // changed is unknown, and the plan says so; apply needs them.
         let mut secret_problems = Vec::new();
@@ -661,7 +653,7 @@ pub fn plan(
         .map(|t| (t.from_script.clone(), t.from.clone()))
         .collect();
     for orphan in orphans {
-        fingerprints.insert(orphan.id.clone(), Some(fingerprint(orphan)));
+        fingerprints.insert(orphan.id.clone(), Some(Fingerprint::from(orphan)));
         changes.push(delete_change(
             manifest,
             snapshot,
@@ -773,7 +765,7 @@ fn delete_change(
     let kept = |class: &str| transferred.contains(&(script.to_string(), class.to_string()));
     let hosts = snapshot.namespaces_of(script).any(|ns| !kept(&ns.class));
     for ns in snapshot.namespaces_of(script).filter(|ns| !kept(&ns.class)) {
-        data_loss.push(format!("deletes Durable Object class `{}` of `{script}` (namespace {}) and all of its stored data", ns.class, ns.id));
+        data_loss.push(lifecycle::class_data_loss(&ns.class, script, &ns.id));
         if let Some(problem) = protection(
             manifest,
             snapshot.scripts.get(script),
@@ -958,7 +950,7 @@ pub fn plan_destroy(
             &BTreeSet::new(),
             &mut problems,
         ));
-        fingerprints.insert(info.id.clone(), Some(fingerprint(info)));
+        fingerprints.insert(info.id.clone(), Some(Fingerprint::from(info)));
     }
     changes.sort_by(|a, b| (a.level, &a.script).cmp(&(b.level, &b.script)));
     if !problems.is_empty() {
