@@ -900,32 +900,35 @@ async fn patch_settings(
     Ok(ok(result))
 }
 
-/// The `settings` part of a multipart settings PATCH.
+/// The `settings` part of a multipart settings PATCH, read with the same
+/// multipart parser as uploads. The body is already in memory, so the parse
+/// runs to its end at once.
 pub fn settings_from_multipart(content_type: &str, body: &[u8]) -> Result<Value, ApiError> {
-    let boundary = content_type
-        .split(';')
-        .filter_map(|p| p.trim().strip_prefix("boundary="))
-        .next()
-        .map(|b| b.trim_matches('"').to_string())
-        .ok_or_else(|| ApiError::bad_request(BAD_REQUEST, "multipart body without a boundary"))?;
-    let text = String::from_utf8_lossy(body);
-    for part in text.split(&format!("--{boundary}")) {
-        if let Some((headers, content)) = part.split_once("\r\n\r\n")
-            && headers.contains("name=\"settings\"")
-        {
-            let content = content.trim_end_matches("\r\n");
-            return serde_json::from_str(content).map_err(|e| {
-                ApiError::bad_request(
-                    BAD_REQUEST,
-                    format!("the settings part is not valid JSON: {e}"),
-                )
-            });
+    let boundary = multer::parse_boundary(content_type)
+        .map_err(|_| ApiError::bad_request(BAD_REQUEST, "multipart body without a boundary"))?;
+    let malformed = |e: multer::Error| {
+        ApiError::bad_request(BAD_REQUEST, format!("malformed multipart body: {e}"))
+    };
+    let body = bytes::Bytes::copy_from_slice(body);
+    futures::executor::block_on(async move {
+        let stream = futures::stream::once(async move { Ok::<_, std::io::Error>(body) });
+        let mut multipart = multer::Multipart::new(stream, boundary);
+        while let Some(field) = multipart.next_field().await.map_err(malformed)? {
+            if field.name() == Some("settings") {
+                let content = field.bytes().await.map_err(malformed)?;
+                return serde_json::from_slice(&content).map_err(|e| {
+                    ApiError::bad_request(
+                        BAD_REQUEST,
+                        format!("the settings part is not valid JSON: {e}"),
+                    )
+                });
+            }
         }
-    }
-    Err(ApiError::bad_request(
-        BAD_REQUEST,
-        "the multipart body has no 'settings' part",
-    ))
+        Err(ApiError::bad_request(
+            BAD_REQUEST,
+            "the multipart body has no 'settings' part",
+        ))
+    })
 }
 
 async fn get_references(
