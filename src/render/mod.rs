@@ -1,6 +1,7 @@
 //! Output renderers: the human plan (colour, symbols) and JSON lines. Every
-//! JSON line carries a `type` and the event schema version
-//! (docs/json-events.md). Nothing else in cfdo formats plans or events.
+//! JSON event goes out through [`json_line`], which adds the event schema
+//! version (docs/json-events.md); the commands build each event's fields
+//! where they know them. Nothing else in cfdo formats plans.
 
 use std::io::Write;
 
