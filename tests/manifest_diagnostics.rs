@@ -333,3 +333,22 @@ fn a_date_that_is_not_in_the_calendar_is_refused() {
         }
     }
 }
+
+#[test]
+fn an_invalid_environment_var_name_is_reported_once_not_per_worker() {
+    let dir = stack(
+        &format!(
+            "{HEAD}[workers.w]\nmain = \"w.js\"\n\n[workers.x]\nmain = \"w.js\"\n\n[env.s.vars]\n\"bad-name\" = \"1\"\n"
+        ),
+        &["w.js"],
+    );
+    let (code, _, err) = validate(dir.path(), &[]);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(
+        err.matches("`bad-name` is not a valid binding name")
+            .count(),
+        1,
+        "{err}"
+    );
+    assert!(err.contains("cfdo.toml has 1 problem"), "{err}");
+}

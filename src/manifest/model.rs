@@ -429,14 +429,14 @@ impl<'a> Builder<'a> {
             Some(f) => self.flags(f),
             None => Vec::new(),
         };
-        let env_vars: Vec<(Spanned<String>, String)> = match env {
-            Some(e) => e
-                .vars
-                .iter()
-                .map(|(k, v)| (k.clone(), self.expand(v)))
-                .collect(),
-            None => Vec::new(),
-        };
+        // The environment's vars go to every worker: their names are checked once.
+        let mut env_vars: Vec<(Spanned<String>, String)> = Vec::new();
+        for (k, v) in env.iter().flat_map(|e| &e.vars) {
+            if self.binding_name_ok(k) {
+                let value = self.expand(v);
+                env_vars.push((k.clone(), value));
+            }
+        }
 
         let worker_keys: BTreeSet<&str> =
             raw.workers.keys().map(|k| k.get_ref().as_str()).collect();
@@ -607,16 +607,14 @@ impl<'a> Builder<'a> {
                 }
             }
             for (name, value) in &env_vars {
-                if self.binding_name_ok(name) {
-                    bindings.insert(
-                        name.get_ref().clone(),
-                        WorkerBinding {
-                            name: name.get_ref().clone(),
-                            kind: BindingKind::Text(value.clone()),
-                            span: name.span(),
-                        },
-                    );
-                }
+                bindings.insert(
+                    name.get_ref().clone(),
+                    WorkerBinding {
+                        name: name.get_ref().clone(),
+                        kind: BindingKind::Text(value.clone()),
+                        span: name.span(),
+                    },
+                );
             }
             if let Some(o) = overlay {
                 for (name, value) in &o.vars {
