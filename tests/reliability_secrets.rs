@@ -91,7 +91,17 @@ fn no_output_of_a_full_cycle_holds_the_token_or_a_secret_value() {
     );
     assert!(!plan.contains("\"action\":\"update\""), "{plan}");
     // Error paths: the variable unset, a wrong token, a worker that fails to start.
-    let unset = run("plan without the secret", &["-v", "plan"], &[], false);
+    let unset = run("plan without the secret", &["-v", "plan"], &[], true);
+    assert!(
+        unset.contains(&format!("{SECRET_VAR} is not set here")),
+        "{unset}"
+    );
+    let unset = run(
+        "apply without the secret",
+        &["-v", "apply", "--yes"],
+        &[],
+        false,
+    );
     assert!(unset.contains(SECRET_VAR), "{unset}");
     let cloudflare = |t: &str| {
         vec![
