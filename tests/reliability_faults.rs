@@ -52,6 +52,7 @@ fn fifty_workers_apply_through_injected_faults_and_keep_their_data() {
 
     let mut apply = |all_output: &mut String| {
         let runs = until_success(3, "apply", || {
+            edge.wait_log_quiet();
             let before = edge.log().len();
             let out = edge.cfdo(&["--json", "apply", "--yes"], &manifest);
             // A run whose reads spent their retries before any change has no summary.

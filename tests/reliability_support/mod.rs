@@ -115,6 +115,23 @@ impl Edge {
         std::fs::read_to_string(self.dir.path().join("edge.log")).unwrap_or_default()
     }
 
+    /// Waits until the edge's log has not grown for a moment (at most a few
+    /// seconds): a cfdo run that stopped on an error may leave requests in
+    /// flight, and their lines belong to it, not to the next run.
+    pub fn wait_log_quiet(&self) {
+        let mut last = self.log().len();
+        let mut quiet = 0;
+        for _ in 0..100 {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            let now = self.log().len();
+            quiet = if now == last { quiet + 1 } else { 0 };
+            last = now;
+            if quiet >= 6 {
+                return;
+            }
+        }
+    }
+
     /// API requests the edge answered with an injected 500, in `log`.
     pub fn injected_faults(log: &str) -> usize {
         log.lines()
