@@ -930,6 +930,23 @@ worker = "h"
     p.write("h/index.js", &host_code("Counter", "COUNTER"));
     assert_eq!(p.count("keep-host", "/get"), 1);
 
+    // The host gone from the manifest, and a new worker hosting an
+    // unprotected class of the same name: still refused, apply and destroy.
+    p.write("h2/index.js", &host_code("Counter", "COUNTER"));
+    let elsewhere = "[stack]\nname = \"keep\"\ncompatibility_date = \"2026-11-01\"\n\n[workers.h2]\nname = \"keep-host2\"\nmain = \"h2/index.js\"\n\n[workers.h2.bindings]\nCOUNTER = { durable_object = \"c2\" }\n\n[durable_objects.c2]\nclass_name = \"Counter\"\nworker = \"h2\"\n";
+    p.write("elsewhere.toml", elsewhere);
+    for args in [&["apply", "--yes", "--allow-data-loss"][..], &["destroy", "--yes"][..]] {
+        let refused = p.cfdo_with("elsewhere.toml", args);
+        refused.expect_code(1);
+        assert!(
+            refused.err().contains("protected class `Counter` of `keep-host`"),
+            "{args:?}: {}",
+            refused.stderr
+        );
+    }
+    assert_eq!(p.script_names(), ["keep-host"]);
+    assert_eq!(p.count("keep-host", "/get"), 1);
+
     // `protect = false`, applied, releases the class; then it can go.
     p.write("cfdo.toml", &manifest("Counter", "protect = false\n"));
     let plan = p.cfdo(&["--json", "plan"]);

@@ -704,10 +704,12 @@ fn change_set(
 }
 
 /// The error for deleting class `class` of `script` when it is protected.
-/// Where the manifest has an entry for the class, its `protect` decides
-/// (so `protect = false` releases it); where it has none (the entry removed,
-/// or the class renamed without `renamed_from`), the `protect` of the last
-/// apply, kept in the script's tag, does.
+/// For a script of the manifest, its entry for the class decides (so
+/// `protect = false` releases it); where it has none (the class renamed
+/// without `renamed_from`, its entry removed), the `protect` of the last
+/// apply, kept in the script's tag, does. A script gone from the manifest has
+/// no entry of its own: the tag decides, and so does any entry that still
+/// protects a class of that name (its host's script renamed).
 fn protection(
     manifest: &Manifest,
     info: Option<&ScriptInfo>,
@@ -715,40 +717,51 @@ fn protection(
     class: &str,
     host_span: Option<&std::ops::Range<usize>>,
 ) -> Option<Problem> {
-    // A script gone from the manifest (its worker renamed) takes along the namespace it hosted.
+    let tagged = info
+        .map(protected_classes)
+        .unwrap_or_default()
+        .iter()
+        .any(|c| c == class);
     let orphan = manifest.worker_by_script(script).is_none();
-    let entries: Vec<_> = manifest
+    let own: Vec<_> = manifest
         .namespaces
         .iter()
-        .filter(|d| d.class_name == class && (orphan || manifest.script_name(&d.host) == script))
+        .filter(|d| d.class_name == class && manifest.script_name(&d.host) == script)
         .collect();
-    let (message, span, help) = if entries.is_empty() {
-        if !info
-            .map(protected_classes)
-            .unwrap_or_default()
-            .iter()
-            .any(|c| c == class)
-        {
-            return None;
-        }
-        (
-            format!(
-                "this plan would delete protected class `{class}` of `{script}` and all of its stored data"
-            ),
-            host_span.cloned().unwrap_or(0..0),
-            format!(
-                "`{script}` was applied with `protect = true` on class `{class}`. If the class was renamed, say so with `renamed_from = \"{class}\"`; to delete it, first apply with `protect = false` on its namespace, then remove it"
-            ),
+    let protecting = manifest
+        .namespaces
+        .iter()
+        .find(|d| d.protect && d.class_name == class && (orphan || manifest.script_name(&d.host) == script));
+    if let Some(decl) = protecting {
+        return Some(
+            Problem::new(
+                format!("this plan would delete protected namespace `{}` (class `{class}` of `{script}`)", decl.key),
+                decl.span.clone(),
+                "protect = true",
+            )
+            .help("remove `protect = true` from this namespace first if deleting its data is really intended"),
+        );
+    }
+    if !tagged || (!orphan && !own.is_empty()) {
+        return None;
+    }
+    let help = if orphan {
+        format!(
+            "`{script}` was applied with `protect = true` on class `{class}` and is gone from the manifest. To delete it, put its worker back with `protect = false` on the namespace and apply, then remove it"
         )
     } else {
-        let decl = entries.iter().find(|d| d.protect)?;
-        (
-            format!("this plan would delete protected namespace `{}` (class `{class}` of `{script}`)", decl.key),
-            decl.span.clone(),
-            "remove `protect = true` from this namespace first if deleting its data is really intended".to_string(),
+        format!(
+            "`{script}` was applied with `protect = true` on class `{class}`. If the class was renamed, say so with `renamed_from = \"{class}\"`; to delete it, first apply with `protect = false` on its namespace, then remove it"
         )
     };
-    Some(Problem::new(message, span, "protect = true").help(help))
+    Some(
+        Problem::new(
+            format!("this plan would delete protected class `{class}` of `{script}` and all of its stored data"),
+            host_span.cloned().unwrap_or(0..0),
+            "protect = true",
+        )
+        .help(help),
+    )
 }
 
 /// A delete of `script`, with the namespaces (and data) it takes along.
