@@ -935,11 +935,16 @@ worker = "h"
     p.write("h2/index.js", &host_code("Counter", "COUNTER"));
     let elsewhere = "[stack]\nname = \"keep\"\ncompatibility_date = \"2026-11-01\"\n\n[workers.h2]\nname = \"keep-host2\"\nmain = \"h2/index.js\"\n\n[workers.h2.bindings]\nCOUNTER = { durable_object = \"c2\" }\n\n[durable_objects.c2]\nclass_name = \"Counter\"\nworker = \"h2\"\n";
     p.write("elsewhere.toml", elsewhere);
-    for args in [&["apply", "--yes", "--allow-data-loss"][..], &["destroy", "--yes"][..]] {
+    for args in [
+        &["apply", "--yes", "--allow-data-loss"][..],
+        &["destroy", "--yes"][..],
+    ] {
         let refused = p.cfdo_with("elsewhere.toml", args);
         refused.expect_code(1);
         assert!(
-            refused.err().contains("protected class `Counter` of `keep-host`"),
+            refused
+                .err()
+                .contains("protected class `Counter` of `keep-host`"),
             "{args:?}: {}",
             refused.stderr
         );

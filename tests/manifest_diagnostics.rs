@@ -352,3 +352,21 @@ fn an_invalid_environment_var_name_is_reported_once_not_per_worker() {
     );
     assert!(err.contains("cfdo.toml has 1 problem"), "{err}");
 }
+
+#[test]
+fn a_rename_from_a_class_that_stays_on_the_host_is_refused() {
+    let dir = stack(
+        &format!(
+            "{HEAD}[workers.h]\nmain = \"h.js\"\n\n[durable_objects.c]\nclass_name = \"Counter\"\nworker = \"h\"\n\n[durable_objects.c2]\nclass_name = \"Counter2\"\nworker = \"h\"\nrenamed_from = \"Counter\"\n"
+        ),
+        &["h.js"],
+    );
+    let (code, _, err) = validate(dir.path(), &[]);
+    assert_eq!(code, 1, "{err}");
+    let flat = err.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        flat.contains("namespace `c2` is renamed from `Counter`, which namespace `c` still declares on the same host"),
+        "{err}"
+    );
+    assert!(err.contains("cfdo.toml:12:18"), "{err}");
+}

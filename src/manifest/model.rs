@@ -779,6 +779,25 @@ impl<'a> Builder<'a> {
                 });
             }
         }
+        // A class renamed away cannot also stay, under its old name, on the same host.
+        for d in &namespaces {
+            let Some(from) = &d.renamed_from else {
+                continue;
+            };
+            if let Some(other) = namespaces
+                .iter()
+                .find(|o| o.host == d.host && &o.class_name == from)
+            {
+                self.problem(
+                    Problem::new(
+                        format!("namespace `{}` is renamed from `{from}`, which namespace `{}` still declares on the same host", d.key, other.key),
+                        d.span.clone(),
+                        "renamed from a class that stays",
+                    )
+                    .help(format!("a rename moves `{from}`'s data to `{}`: remove namespace `{}`, or drop `renamed_from` to create `{}` empty", d.class_name, other.key, d.class_name)),
+                );
+            }
+        }
         (Some(stack), account_id, workers, namespaces)
     }
 

@@ -728,10 +728,9 @@ fn protection(
         .iter()
         .filter(|d| d.class_name == class && manifest.script_name(&d.host) == script)
         .collect();
-    let protecting = manifest
-        .namespaces
-        .iter()
-        .find(|d| d.protect && d.class_name == class && (orphan || manifest.script_name(&d.host) == script));
+    let protecting = manifest.namespaces.iter().find(|d| {
+        d.protect && d.class_name == class && (orphan || manifest.script_name(&d.host) == script)
+    });
     if let Some(decl) = protecting {
         return Some(
             Problem::new(
