@@ -161,12 +161,12 @@ async fn compute_plan(
     built: &BTreeMap<String, BuiltWorker>,
     parallelism: usize,
     secrets_required: bool,
-) -> Result<ChangeSet> {
+) -> Result<(ChangeSet, Dependents)> {
     // One clear error before anything else when the token is bad (docs/failures.md, F13).
     conn.client.verify_token().await?;
     let scripts: Vec<String> = manifest.workers.iter().map(|w| w.script.clone()).collect();
     let snapshot = Snapshot::read(&conn.client, &scripts, parallelism).await?;
-    let changes = plan::plan(
+    let mut changes = plan::plan(
         manifest,
         graph,
         &code_info(built),
@@ -175,7 +175,15 @@ async fn compute_plan(
         &secret_from_env,
         secrets_required,
     )?;
-    Ok(changes)
+    let dependents = dependents(&conn.client, &changes).await?;
+    plan::order_deletes(&mut changes, &dependents.inside).map_err(|cycle| {
+        miette!(
+            help = "remove the bindings between them from the manifest and apply first, then remove the scripts",
+            "the scripts this plan deletes bind each other ({}), so none can be deleted while another still binds it; nothing was changed",
+            cycle.join(" -> ")
+        )
+    })?;
+    Ok((changes, dependents))
 }
 
 fn reporting(global: &GlobalArgs) -> Reporting {
@@ -202,7 +210,7 @@ pub fn plan(global: &GlobalArgs, args: &PlanArgs) -> Result<Outcome> {
     let built = build_workers(&manifest)?;
     let conn = connect(global, &args.edge, &manifest)?;
     // A plan to look at needs no secret values; a plan saved to be applied does.
-    let changes = runtime()?.block_on(compute_plan(
+    let (changes, _) = runtime()?.block_on(compute_plan(
         &conn,
         &manifest,
         &graph,
@@ -269,6 +277,36 @@ fn read_plan(path: &Path) -> Result<ChangeSet> {
     serde_json::from_value(value).map_err(not_a_plan)
 }
 
+/// What of a saved plan differs from the plan made now, if anything: the
+/// first change that differs (naming its script), or another part.
+fn saved_plan_difference(saved: &ChangeSet, fresh: &ChangeSet) -> Option<String> {
+    if saved == fresh {
+        return None;
+    }
+    let scripts =
+        |c: &ChangeSet| -> Vec<String> { c.changes.iter().map(|c| c.script.clone()).collect() };
+    let (in_saved, in_fresh) = (scripts(saved), scripts(fresh));
+    if let Some(extra) = in_saved.iter().find(|s| !in_fresh.contains(s)) {
+        return Some(format!("its change to `{extra}`"));
+    }
+    if let Some(missing) = in_fresh.iter().find(|s| !in_saved.contains(s)) {
+        return Some(format!("its lack of a change to `{missing}`"));
+    }
+    if let Some((a, _)) = saved
+        .changes
+        .iter()
+        .zip(&fresh.changes)
+        .find(|(a, b)| a != b)
+    {
+        return Some(format!("its change to `{}`", a.script));
+    }
+    Some(if saved.destroy != fresh.destroy {
+        "its kind (destroy or apply)".to_string()
+    } else {
+        "its record of the account or the settings (fingerprints)".to_string()
+    })
+}
+
 /// A saved plan must be for this stack, this target, this code and these secrets.
 fn check_saved_plan(
     saved: &ChangeSet,
@@ -316,8 +354,12 @@ fn check_saved_plan(
         }
     }
     for worker in &manifest.workers {
-        let mut ignore = Vec::new();
-        let desired = plan::desired_script(manifest, worker, &secret_from_env, &mut ignore);
+        let mut unset = Vec::new();
+        let desired = plan::desired_script(manifest, worker, &secret_from_env, &mut unset);
+        if let Some(problem) = unset.into_iter().next() {
+            // A secret's variable is not set: say that, not that it changed.
+            return Err(miette::Report::new(manifest.errors(vec![problem])));
+        }
         if saved.secret_fingerprints.get(&worker.script) != desired.secrets_fingerprint.as_ref() {
             return stale(format!(
                 "a secret of worker `{}` changed since the plan",
@@ -457,6 +499,7 @@ pub fn apply(global: &GlobalArgs, args: &ApplyArgs) -> Result<Outcome> {
     // A saved plan applies only to the account it was computed from: any of its
     // scripts changed since, and nothing of it is applied.
     let mut stale = None;
+    let mut outside = Vec::new();
     let changes = match &args.plan_file {
         Some(path) => {
             let saved = read_plan(path)?;
@@ -476,31 +519,29 @@ pub fn apply(global: &GlobalArgs, args: &ApplyArgs) -> Result<Outcome> {
             // again must give the saved changes; if not, the file says something
             // else than cfdo planned (edited by hand, or another cfdo version),
             // and its data-loss and protection checks cannot be trusted.
-            if let Some(fresh) = fresh {
-                let differs = (0..saved.changes.len().max(fresh.changes.len()))
-                    .find(|&i| saved.changes.get(i) != fresh.changes.get(i));
-                if let Some(i) = differs {
-                    let script = saved
-                        .changes
-                        .get(i)
-                        .or(fresh.changes.get(i))
-                        .map_or("", |c| c.script.as_str());
+            if let Some((fresh, dependents)) = fresh {
+                if let Some(what) = saved_plan_difference(&saved, &fresh) {
                     return Err(miette!(
                         help = "run `cfdo plan --out FILE` again and apply the new plan",
-                        "the saved plan no longer applies: its change to `{script}` is not what cfdo plans for this manifest and account (the file was edited, or written by another version of cfdo); nothing was changed"
+                        "the saved plan no longer applies: {what} is not what cfdo plans for this manifest and account (the file was edited, or written by another version of cfdo); nothing was changed"
                     ));
                 }
+                outside = dependents.outside;
             }
             saved
         }
-        None => rt.block_on(compute_plan(
-            &conn,
-            &manifest,
-            &graph,
-            &built,
-            parallelism,
-            true,
-        ))?,
+        None => {
+            let (changes, dependents) = rt.block_on(compute_plan(
+                &conn,
+                &manifest,
+                &graph,
+                &built,
+                parallelism,
+                true,
+            ))?;
+            outside = dependents.outside;
+            changes
+        }
     };
     show_plan(global, &changes);
     if let Some(conflict) = stale {
@@ -543,7 +584,6 @@ pub fn apply(global: &GlobalArgs, args: &ApplyArgs) -> Result<Outcome> {
         ));
     }
     // A deleted class or script still bound from outside the stack would fail half-way through.
-    let outside = rt.block_on(dependents(&conn.client, &changes))?.outside;
     if !outside.is_empty() {
         return Err(miette!(
             help = "remove those bindings first (or keep what they bind in the manifest), then apply again",
@@ -676,7 +716,15 @@ pub fn destroy(global: &GlobalArgs, args: &DestroyArgs) -> Result<Outcome> {
         // Scripts outside the stack that still bind what it is about to delete
         // (docs/failures.md, F14); inside it, the account's bindings give the order.
         let dependents = dependents(&conn.client, &changes).await?;
-        plan::order_destroy(&mut changes, &dependents.inside);
+        if let Err(cycle) = plan::order_deletes(&mut changes, &dependents.inside)
+            && !args.force
+        {
+            return Err(miette!(
+                help = "destroy with --force to delete them all anyway",
+                "the stack's scripts bind each other ({}), so none can be deleted while another still binds it; nothing was changed",
+                cycle.join(" -> ")
+            ));
+        }
         Ok::<_, miette::Report>((changes, dependents.outside))
     })?;
     let (changes, outside) = changes;

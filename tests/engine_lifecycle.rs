@@ -265,6 +265,22 @@ API_KEY = { secret = "SEC_TEST_API_KEY" }
         !file.contains("s3cr3t"),
         "the saved plan holds the secret: {file}"
     );
+    // The saved plan applied without the value: the variable is named, no
+    // talk of a changed secret.
+    let unset = run(&["apply", "plan.json", "--yes"], None);
+    unset.expect_code(1);
+    assert!(
+        unset
+            .err()
+            .contains("reads environment variable `SEC_TEST_API_KEY`, which is not set"),
+        "{}",
+        unset.stderr
+    );
+    assert!(
+        !unset.err().contains("changed since the plan"),
+        "{}",
+        unset.stderr
+    );
     run(&["--json", "apply", "--yes"], Some(secret)).expect_code(0);
     let body = p.call("sec-app", "/");
     assert_eq!(body, json!({"length": secret.len(), "starts": "s3c"}));

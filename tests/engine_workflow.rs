@@ -401,3 +401,41 @@ fn a_saved_plan_of_another_format_is_named_as_such() {
     );
     assert!(p.script_names().is_empty());
 }
+
+#[test]
+fn a_saved_plan_missing_a_change_or_marked_destroy_is_refused_naming_what() {
+    let p = Project::new();
+    stack(&p, "first");
+    p.cfdo(&["plan", "--out", "plan.json"]).expect_code(0);
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(p.path("plan.json")).expect("plan file"))
+            .expect("plan is JSON");
+
+    let mut dropped = saved.clone();
+    dropped["changes"]
+        .as_array_mut()
+        .expect("changes")
+        .retain(|c| c["script"] != "wf-client");
+    p.write("dropped.json", &dropped.to_string());
+    let refused = p.cfdo(&["apply", "dropped.json", "--yes"]);
+    refused.expect_code(1);
+    assert!(
+        refused
+            .err()
+            .contains("its lack of a change to `wf-client`"),
+        "{}",
+        refused.stderr
+    );
+
+    let mut destroy = saved;
+    destroy["destroy"] = json!(true);
+    p.write("destroy.json", &destroy.to_string());
+    let refused = p.cfdo(&["apply", "destroy.json", "--yes"]);
+    refused.expect_code(1);
+    assert!(
+        refused.err().contains("its kind (destroy or apply)"),
+        "{}",
+        refused.stderr
+    );
+    assert!(p.script_names().is_empty());
+}

@@ -107,7 +107,7 @@ pub fn derive(
                     .unwrap_or_default();
                 problems.push(
                     Problem::new(
-                        format!("`{class}` cannot be transferred from `{from_script}`: that script belongs to stack `{other}`, and the transfer would take its data"),
+                        format!("`{class}` cannot be transferred from `{from_script}`: that script belongs to {}, and the transfer would take its data", describe_owner(other)),
                         decl.span.clone(),
                         "transfer from another stack",
                     )
@@ -191,6 +191,15 @@ pub fn derive(
         }
     }
     lifecycle
+}
+
+/// An owner tag's value as people say it: `stack `shop`` or
+/// `stack `shop`, environment `staging``.
+fn describe_owner(owner: &str) -> String {
+    match owner.split_once(':') {
+        Some((stack, env)) => format!("stack `{stack}`, environment `{env}`"),
+        None => format!("stack `{owner}`"),
+    }
 }
 
 /// The data-loss sentence for deleting class `class` of `script`.

@@ -578,34 +578,57 @@ pub fn plan(
     }
 
     // The source of a transfer changes after the destination took the class
-    // (until then the source must keep exporting it).
-    let transfers: Vec<(String, usize)> = changes
+    // (until then the source must keep exporting it); along a chain of
+    // transfers each source goes after its destination.
+    let transfers: Vec<(String, String)> = changes
         .iter()
         .flat_map(|c| {
             c.migration
                 .iter()
                 .flat_map(|m| &m.steps)
                 .flat_map(|st| &st.transferred_classes)
-                .map(move |t| (t.from_script.clone(), c.phase))
+                .map(move |t| (t.from_script.clone(), c.script.clone()))
         })
         .collect();
-    for (source, destination_phase) in transfers {
-        if let Some(change) = changes
-            .iter_mut()
-            .find(|c| c.script == source && c.action != Action::Delete)
-        {
-            change.phase = change.phase.max(destination_phase + 1);
+    for _ in 0..changes.len() {
+        let mut moved = false;
+        for (source, destination) in &transfers {
+            let Some(after) = changes
+                .iter()
+                .find(|c| &c.script == destination)
+                .map(|c| c.phase + 1)
+            else {
+                continue;
+            };
+            if let Some(change) = changes
+                .iter_mut()
+                .find(|c| &c.script == source && c.action != Action::Delete && c.phase < after)
+            {
+                change.phase = after;
+                moved = true;
+            }
+        }
+        if !moved {
+            break;
         }
     }
+    // From phase 1 on, changes drop bindings before the hosts delete what
+    // they bound: clients first, so the dependency levels run backwards.
+    let deepest = changes.iter().map(|c| c.level).max().unwrap_or(0);
+    for change in changes.iter_mut().filter(|c| c.phase > 0) {
+        change.level = deepest - change.level;
+    }
 
-    // A host that deletes a class uploads after every client has dropped its
-    // bindings (phase 1); a client of phase 0 cannot bind a class that only
-    // that upload creates.
+    // A binding to a class that a host's upload creates must be sent after
+    // that upload. A host that also deletes a class uploads late (its
+    // clients drop their bindings first), so a client may come too early.
     for (client, host, class, span) in &cross_bindings {
-        let Some(host_change) = changes.iter().find(|c| &c.script == host && c.phase > 0) else {
+        let Some(host_change) = changes.iter().find(|c| &c.script == host) else {
             continue;
         };
-        let client_first = changes.iter().any(|c| &c.script == client && c.phase == 0);
+        let Some(client_change) = changes.iter().find(|c| &c.script == client) else {
+            continue;
+        };
         let steps = host_change.migration.iter().flat_map(|m| &m.steps);
         let creates = steps.clone().any(|st| {
             st.new_classes.contains(class)
@@ -613,30 +636,36 @@ pub fn plan(
                 || st.renamed_classes.iter().any(|r| &r.to == class)
                 || st.transferred_classes.iter().any(|t| &t.to == class)
         });
-        if client_first && creates {
-            let deleted: Vec<String> = steps.flat_map(|st| st.deleted_classes.clone()).collect();
-            if deleted.is_empty() {
-                // A transfer's source: it changes after the destination.
-                problems.push(
-                    Problem::new(
-                        format!("`{client}` binds class `{class}`, which `{host}` creates in the upload that follows the transfer of a class out of it; one apply cannot do both"),
-                        span.clone(),
-                        "binds a class created after a transfer",
-                    )
-                    .help(format!("apply twice: first the transfer, then add `{class}`")),
-                );
-                continue;
-            }
-            let deleted = deleted.join("`, `");
-            problems.push(
+        let too_early =
+            (client_change.phase, client_change.level) <= (host_change.phase, host_change.level);
+        if !creates || !too_early {
+            continue;
+        }
+        let deleted: Vec<String> = steps.flat_map(|st| st.deleted_classes.clone()).collect();
+        let problem = match deleted.as_slice() {
+            [] => Problem::new(
+                format!("`{client}` binds class `{class}`, which `{host}` creates in the upload that follows the transfer of a class out of it; one apply cannot do both"),
+                span.clone(),
+                "binds a class created after a transfer",
+            )
+            .help(format!("apply twice: first the transfer, then add `{class}`")),
+            [one] => Problem::new(
+                format!("`{client}` binds class `{class}`, which `{host}` creates in the same upload that deletes `{one}`; bindings to a deleted class must go before the delete, and a new class must exist before a binding, so one apply cannot do both"),
+                span.clone(),
+                "binds a class created with a delete",
+            )
+            .help(format!("if `{class}` replaces `{one}`, say so with `renamed_from = \"{one}\"` on its namespace (the data is kept); otherwise apply twice: first remove `{one}` (with --allow-data-loss), then add `{class}`")),
+            many => {
+                let many = many.join("`, `");
                 Problem::new(
-                    format!("`{client}` binds class `{class}`, which `{host}` creates in the same upload that deletes `{deleted}`; bindings to a deleted class must go before the delete, and a new class must exist before a binding, so one apply cannot do both"),
+                    format!("`{client}` binds class `{class}`, which `{host}` creates in the same upload that deletes `{many}`; bindings to a deleted class must go before the delete, and a new class must exist before a binding, so one apply cannot do both"),
                     span.clone(),
                     "binds a class created with a delete",
                 )
-                .help(format!("if `{class}` replaces `{deleted}`, say so with `renamed_from = \"{deleted}\"` on its namespace (the data is kept); otherwise apply twice: first remove `{deleted}` (with --allow-data-loss), then add `{class}`")),
-            );
-        }
+                .help(format!("if `{class}` replaces one of `{many}`, say so with `renamed_from = \"<that class>\"` on its namespace (the data is kept); otherwise apply twice: first remove `{many}` (with --allow-data-loss), then add `{class}`"))
+            }
+        };
+        problems.push(problem);
     }
 
     // Scripts the stack owns that the manifest no longer has: deleted, data with them.
@@ -653,13 +682,40 @@ pub fn plan(
         .map(|t| (t.from_script.clone(), t.from.clone()))
         .collect();
     for orphan in orphans {
+        // This manifest still naming the script it deletes cannot work.
+        for worker in &manifest.workers {
+            for b in &worker.bindings {
+                let named = match &b.kind {
+                    BindingKind::Service {
+                        target: ScriptRef::Outside(s),
+                    } => s == &orphan.id,
+                    BindingKind::DurableObject { namespace } => manifest
+                        .namespace(namespace)
+                        .is_some_and(|d| d.host == ScriptRef::Outside(orphan.id.clone())),
+                    _ => false,
+                };
+                if named {
+                    problems.push(
+                        Problem::new(
+                            format!("binding `{}` of worker `{}` names script `{}`, which this stack deployed and the manifest no longer has, so this plan deletes it", b.name, worker.key, orphan.id),
+                            b.span.clone(),
+                            "deleted by this plan",
+                        )
+                        .help(format!("keep `{}` as a worker of this manifest, or remove the binding", orphan.id)),
+                    );
+                }
+            }
+        }
         fingerprints.insert(orphan.id.clone(), Some(Fingerprint::from(orphan)));
+        // A script hosting no data goes first, before hosts delete classes it
+        // may bind; one hosting data goes last, after any transfer out of it.
+        let hosts_data = snapshot.namespaces_of(&orphan.id).next().is_some();
         changes.push(delete_change(
             manifest,
             snapshot,
             &orphan.id,
             None,
-            2,
+            if hosts_data { 2 } else { 0 },
             &transferred,
             &mut problems,
         ));
@@ -940,7 +996,7 @@ fn check_references(manifest: &Manifest, snapshot: &Snapshot, problems: &mut Vec
 }
 
 /// Plans the removal of everything the stack owns. Hosts of Durable Objects
-/// go after the rest; [`order_destroy`] then orders the deletes by the
+/// go after the rest; [`order_deletes`] then orders the deletes by the
 /// account's bindings (clients first).
 pub fn plan_destroy(
     manifest: &Manifest,
@@ -979,41 +1035,67 @@ pub fn plan_destroy(
     ))
 }
 
-/// Orders a destroy by the account's bindings: each script goes after every
-/// script of the plan that binds it (`binders`), so nothing is deleted while
-/// the stack still references it, whatever the manifest says now. Scripts in
-/// a cycle of bindings share a level.
-pub fn order_destroy(changes: &mut ChangeSet, binders: &BTreeMap<String, BTreeSet<String>>) {
-    fn level(
-        script: &str,
-        binders: &BTreeMap<String, BTreeSet<String>>,
-        done: &mut BTreeMap<String, usize>,
-        visiting: &mut BTreeSet<String>,
-    ) -> usize {
-        if let Some(l) = done.get(script) {
-            return *l;
-        }
-        if !visiting.insert(script.to_string()) {
-            return 0;
-        }
-        let l = binders
+/// Orders the deletes of a plan by the account's bindings: each deleted
+/// script goes after every other script deleted in the same phase that binds
+/// it (`binders`, from the account's references), so nothing is deleted
+/// while the stack still references it, whatever the manifest says now.
+/// Other changes keep their places. Scripts that bind each other in a cycle
+/// cannot be deleted one at a time: one such cycle is returned, and the plan
+/// is left as it was.
+pub fn order_deletes(
+    changes: &mut ChangeSet,
+    binders: &BTreeMap<String, BTreeSet<String>>,
+) -> Result<(), Vec<String>> {
+    let phase_of: BTreeMap<String, usize> = changes
+        .changes
+        .iter()
+        .filter(|c| c.action == Action::Delete)
+        .map(|c| (c.script.clone(), c.phase))
+        .collect();
+    // The scripts of the same phase that must go before `script`.
+    let before = |script: &str| -> Vec<String> {
+        binders
             .get(script)
             .into_iter()
             .flatten()
-            .map(|b| 1 + level(b, binders, done, visiting))
-            .max()
-            .unwrap_or(0);
-        visiting.remove(script);
+            .filter(|b| b.as_str() != script && phase_of.get(*b) == phase_of.get(script))
+            .cloned()
+            .collect()
+    };
+    fn level(
+        script: &str,
+        before: &dyn Fn(&str) -> Vec<String>,
+        done: &mut BTreeMap<String, usize>,
+        path: &mut Vec<String>,
+    ) -> Result<usize, Vec<String>> {
+        if let Some(l) = done.get(script) {
+            return Ok(*l);
+        }
+        if let Some(start) = path.iter().position(|p| p == script) {
+            return Err(path[start..].to_vec());
+        }
+        path.push(script.to_string());
+        let mut l = 0;
+        for b in before(script) {
+            l = l.max(1 + level(&b, before, done, path)?);
+        }
+        path.pop();
         done.insert(script.to_string(), l);
-        l
+        Ok(l)
     }
     let mut done = BTreeMap::new();
+    for script in phase_of.keys() {
+        level(script, &before, &mut done, &mut Vec::new())?;
+    }
     for change in &mut changes.changes {
-        change.level = level(&change.script, binders, &mut done, &mut BTreeSet::new());
+        if let Some(l) = done.get(&change.script) {
+            change.level = *l;
+        }
     }
     changes
         .changes
         .sort_by(|a, b| (a.phase, a.level, &a.script).cmp(&(b.phase, b.level, &b.script)));
+    Ok(())
 }
 
 #[cfg(test)]
