@@ -153,7 +153,7 @@ fn secret_from_env(var: &str) -> Option<String> {
     std::env::var(var).ok()
 }
 
-/// Reads the account and plans against it.
+/// Reads the account and plans against it. The caller has verified the token.
 async fn compute_plan(
     conn: &Connection,
     manifest: &Manifest,
@@ -162,8 +162,6 @@ async fn compute_plan(
     parallelism: usize,
     secrets_required: bool,
 ) -> Result<(ChangeSet, Dependents)> {
-    // One clear error before anything else when the token is bad (docs/failures.md, F13).
-    conn.client.verify_token().await?;
     let scripts: Vec<String> = manifest.workers.iter().map(|w| w.script.clone()).collect();
     let snapshot = Snapshot::read(&conn.client, &scripts, parallelism).await?;
     let mut changes = plan::plan(
@@ -210,14 +208,11 @@ pub fn plan(global: &GlobalArgs, args: &PlanArgs) -> Result<Outcome> {
     let built = build_workers(&manifest)?;
     let conn = connect(global, &args.edge, &manifest)?;
     // A plan to look at needs no secret values; a plan saved to be applied does.
-    let (changes, _) = runtime()?.block_on(compute_plan(
-        &conn,
-        &manifest,
-        &graph,
-        &built,
-        10,
-        args.out.is_some(),
-    ))?;
+    let (changes, _) = runtime()?.block_on(async {
+        // One clear error before anything else when the token is bad (docs/failures.md, F13).
+        conn.client.verify_token().await?;
+        compute_plan(&conn, &manifest, &graph, &built, 10, args.out.is_some()).await
+    })?;
     show_plan(global, &changes);
     if let Some(path) = &args.out {
         save_plan(path, &changes)?;
@@ -500,13 +495,14 @@ pub fn apply(global: &GlobalArgs, args: &ApplyArgs) -> Result<Outcome> {
     // scripts changed since, and nothing of it is applied.
     let mut stale = None;
     let mut outside = Vec::new();
+    // One clear error before anything else when the token is bad (docs/failures.md, F13).
+    rt.block_on(conn.client.verify_token())?;
     let changes = match &args.plan_file {
         Some(path) => {
             let saved = read_plan(path)?;
             check_saved_plan(&saved, &manifest, &conn, &built)?;
             let fresh;
             (stale, fresh) = rt.block_on(async {
-                conn.client.verify_token().await?;
                 let all: Vec<&plan::Change> = saved.changes.iter().collect();
                 if let Err(conflict) = apply::check_fingerprints(&conn.client, &saved, &all).await {
                     return Ok::<_, miette::Report>((Some(conflict), None));
