@@ -642,28 +642,29 @@ pub fn plan(
             continue;
         }
         let deleted: Vec<String> = steps.flat_map(|st| st.deleted_classes.clone()).collect();
-        let problem = match deleted.as_slice() {
-            [] => Problem::new(
+        let problem = if deleted.is_empty() {
+            Problem::new(
                 format!("`{client}` binds class `{class}`, which `{host}` creates in the upload that follows the transfer of a class out of it; one apply cannot do both"),
                 span.clone(),
                 "binds a class created after a transfer",
             )
-            .help(format!("apply twice: first the transfer, then add `{class}`")),
-            [one] => Problem::new(
-                format!("`{client}` binds class `{class}`, which `{host}` creates in the same upload that deletes `{one}`; bindings to a deleted class must go before the delete, and a new class must exist before a binding, so one apply cannot do both"),
+            .help(format!("apply twice: first the transfer, then add `{class}`"))
+        } else {
+            let listed = deleted.join("`, `");
+            let rename = match deleted.as_slice() {
+                [one] => {
+                    format!("if `{class}` replaces `{one}`, say so with `renamed_from = \"{one}\"`")
+                }
+                _ => format!(
+                    "if `{class}` replaces one of `{listed}`, say so with `renamed_from = \"<that class>\"`"
+                ),
+            };
+            Problem::new(
+                format!("`{client}` binds class `{class}`, which `{host}` creates in the same upload that deletes `{listed}`; bindings to a deleted class must go before the delete, and a new class must exist before a binding, so one apply cannot do both"),
                 span.clone(),
                 "binds a class created with a delete",
             )
-            .help(format!("if `{class}` replaces `{one}`, say so with `renamed_from = \"{one}\"` on its namespace (the data is kept); otherwise apply twice: first remove `{one}` (with --allow-data-loss), then add `{class}`")),
-            many => {
-                let many = many.join("`, `");
-                Problem::new(
-                    format!("`{client}` binds class `{class}`, which `{host}` creates in the same upload that deletes `{many}`; bindings to a deleted class must go before the delete, and a new class must exist before a binding, so one apply cannot do both"),
-                    span.clone(),
-                    "binds a class created with a delete",
-                )
-                .help(format!("if `{class}` replaces one of `{many}`, say so with `renamed_from = \"<that class>\"` on its namespace (the data is kept); otherwise apply twice: first remove `{many}` (with --allow-data-loss), then add `{class}`"))
-            }
+            .help(format!("{rename} on its namespace (the data is kept); otherwise apply twice: first remove `{listed}` (with --allow-data-loss), then add `{class}`"))
         };
         problems.push(problem);
     }
@@ -779,11 +780,10 @@ fn protection(
         .iter()
         .any(|c| c == class);
     let orphan = manifest.worker_by_script(script).is_none();
-    let own: Vec<_> = manifest
+    let has_own_entry = manifest
         .namespaces
         .iter()
-        .filter(|d| d.class_name == class && manifest.script_name(&d.host) == script)
-        .collect();
+        .any(|d| d.class_name == class && manifest.script_name(&d.host) == script);
     let protecting = manifest.namespaces.iter().find(|d| {
         d.protect && d.class_name == class && (orphan || manifest.script_name(&d.host) == script)
     });
@@ -797,7 +797,7 @@ fn protection(
             .help("remove `protect = true` from this namespace first if deleting its data is really intended"),
         );
     }
-    if !tagged || (!orphan && !own.is_empty()) {
+    if !tagged || (!orphan && has_own_entry) {
         return None;
     }
     let help = if orphan {
