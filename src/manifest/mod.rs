@@ -115,10 +115,7 @@ pub fn parse(
             let message = e.message().trim().to_string();
             let written = text.get(span.clone()).unwrap_or("").trim();
             // An unquoted date is a TOML date-time, which reaches serde as a map.
-            let date = written.len() >= 10
-                && written.as_bytes()[4] == b'-'
-                && written.as_bytes()[7] == b'-'
-                && written[..4].bytes().all(|b| b.is_ascii_digit());
+            let date = written.get(..10).is_some_and(model::valid_date);
             let (message, help) = if date && message.contains("expected a string") {
                 (
                     format!("`{written}` is a TOML date, and this value must be a string"),

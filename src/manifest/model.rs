@@ -225,7 +225,8 @@ pub fn valid_js_identifier(name: &str) -> bool {
         && !RESERVED.contains(&name)
 }
 
-fn valid_date(date: &str) -> bool {
+/// Whether `date` is a calendar date written `YYYY-MM-DD`.
+pub(super) fn valid_date(date: &str) -> bool {
     let b = date.as_bytes();
     b.len() == 10
         && b[4] == b'-'
